@@ -1,0 +1,36 @@
+"""birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
+
+from ._checks import value_checks, value_checks_enabled
+from ._layout import (
+    Directions,
+    MergeMode,
+    State,
+    bridge_states,
+    final_outputs,
+    final_states,
+    flatten_states,
+    merge_directions,
+    split_directions,
+    unflatten_states,
+)
+from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Directions",
+    "LengthsLike",
+    "MergeMode",
+    "State",
+    "bridge_states",
+    "final_outputs",
+    "final_states",
+    "flatten_states",
+    "lengths_to_mask",
+    "mask_to_lengths",
+    "merge_directions",
+    "split_directions",
+    "unflatten_states",
+    "value_checks",
+    "value_checks_enabled",
+]

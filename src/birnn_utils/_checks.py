@@ -1,0 +1,71 @@
+"""Switch for the input checks that need a host synchronisation.
+
+Checking that every length lies in ``[0, T]`` reads the lengths' values. On a GPU that waits for
+the device, and inside ``torch.compile``/``torch.export`` graphs it would break the graph. Shape,
+dtype and type checks never read values and always run; the value checks run by default in eager
+mode, are skipped while tracing or compiling, and can be switched off with
+:func:`value_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["value_checks", "value_checks_enabled"]
+
+_enabled = True
+
+
+def value_checks_enabled() -> bool:
+    """Whether checks that read tensor values (and so may sync a GPU) run now.
+
+    Returns:
+        ``False`` inside a :func:`value_checks` ``(False)`` block and while ``torch.compile``,
+        ``torch.export``, ``torch.onnx.export`` or TorchScript is tracing; ``True`` otherwise.
+
+    Example:
+        >>> from birnn_utils import value_checks, value_checks_enabled
+        >>> value_checks_enabled()
+        True
+        >>> with value_checks(False):
+        ...     value_checks_enabled()
+        False
+    """
+    tracing = torch._C._get_tracing_state() is not None  # torch.jit.trace, TorchScript ONNX export
+    return _enabled and not tracing and not torch.compiler.is_compiling()
+
+
+@contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Turn the value checks (lengths in range, right-padded masks) on or off in a block.
+
+    Use ``value_checks(False)`` around a training step on a GPU once the data pipeline is trusted:
+    it removes the host synchronisation each check costs. Out-of-range lengths are then undefined
+    behaviour (wrong values or a device-side assert), as in ``torch.gather``.
+
+    Args:
+        enabled: ``True`` to run the checks, ``False`` to skip them.
+
+    Raises:
+        TypeError: if ``enabled`` is not a bool.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import lengths_to_mask, value_checks
+        >>> with value_checks(False):
+        ...     lengths_to_mask(torch.tensor([2, 0]), max_length=3)
+        tensor([[ True,  True, False],
+                [False, False, False]])
+    """
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"value_checks: `enabled` must be a bool, got {type(enabled).__name__}")
+    previous = _enabled
+    _enabled = enabled
+    try:
+        yield
+    finally:
+        _enabled = previous

@@ -1,0 +1,163 @@
+"""Sequence lengths: conversion, validation, and masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._checks import value_checks_enabled
+
+__all__ = ["LengthsLike", "as_lengths", "lengths_to_mask", "mask_to_lengths"]
+
+LengthsLike = Union[Tensor, Sequence[int], "np.ndarray[tuple[int], np.dtype[np.integer]]"]
+"""What a ``lengths`` argument may be: a 1-D integer Tensor (any device), a list or tuple of
+ints, or a 1-D numpy integer array."""
+
+
+def as_lengths(
+    lengths: LengthsLike,
+    *,
+    batch_size: int | None,
+    max_length: int | None,
+    device: torch.device | None = None,
+    where: str,
+) -> Tensor:
+    """Convert ``lengths`` to a 1-D int64 Tensor and check it.
+
+    Args:
+        lengths: the user's lengths (see :data:`LengthsLike`).
+        batch_size: the number of entries expected, or ``None`` for any.
+        max_length: the largest length allowed, or ``None`` for no upper bound.
+        device: where the result goes (the data's device); ``None`` keeps the lengths' device.
+        where: the public function's name, for error messages.
+
+    Returns:
+        int64 Tensor of shape ``(B,)``, a new tensor or the input itself if it already fits
+        (never modified).
+
+    Raises:
+        TypeError: for a non-integer or non-sequence ``lengths``.
+        ValueError: for a wrong rank or count, or (when value checks run) a length out of range.
+    """
+    if isinstance(lengths, Tensor):
+        if lengths.dtype == torch.bool or lengths.dtype.is_floating_point or lengths.is_complex():
+            raise TypeError(
+                f"{where}: `lengths` must be an integer tensor, got dtype {lengths.dtype}"
+            )
+        tensor = lengths
+    elif isinstance(lengths, np.ndarray):
+        if not np.issubdtype(lengths.dtype, np.integer):
+            raise TypeError(
+                f"{where}: `lengths` must be an integer array, got dtype {lengths.dtype}"
+            )
+        tensor = torch.from_numpy(np.array(lengths, dtype=np.int64))
+    elif isinstance(lengths, (list, tuple)):
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in lengths):
+            kinds = sorted({type(n).__name__ for n in lengths})
+            raise TypeError(f"{where}: `lengths` must hold ints, got {', '.join(kinds)}")
+        tensor = torch.tensor(lengths, dtype=torch.int64).reshape(len(lengths))
+    else:
+        raise TypeError(
+            f"{where}: `lengths` must be a 1-D integer Tensor, a list or tuple of ints, or a "
+            f"numpy integer array, got {type(lengths).__name__}"
+        )
+    if tensor.dim() != 1:
+        raise ValueError(
+            f"{where}: `lengths` must be 1-D (one length per sequence), got shape "
+            f"{tuple(tensor.shape)}"
+        )
+    if batch_size is not None and tensor.shape[0] != batch_size:
+        raise ValueError(
+            f"{where}: `lengths` must have one entry per sequence ({batch_size}), "
+            f"got {tensor.shape[0]}"
+        )
+    tensor = tensor.to(device=device, dtype=torch.int64)
+    if value_checks_enabled() and tensor.numel() > 0:
+        low, high = int(tensor.min()), int(tensor.max())
+        upper = "inf)" if max_length is None else f"{max_length}]"
+        if low < 0:
+            raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got min {low}")
+        if max_length is not None and high > max_length:
+            raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got max {high}")
+    return tensor
+
+
+def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tensor:
+    """Boolean mask of the valid steps of right-padded sequences.
+
+    Args:
+        lengths: ``B`` lengths: a 1-D integer Tensor (any device), a list or tuple of ints, or a
+            numpy integer array.
+        max_length: ``T``, the mask's width. ``None`` uses ``max(lengths)`` (0 for an empty
+            batch), which reads the lengths (a host sync on a GPU).
+
+    Returns:
+        bool Tensor of shape ``B x T`` on the lengths' device: ``mask[b, t]`` is ``t < lengths[b]``.
+
+    Raises:
+        TypeError: if ``lengths`` is not integer or ``max_length`` not an int.
+        ValueError: if ``lengths`` is not 1-D, or a length is negative or above ``max_length``.
+
+    Example:
+        >>> from birnn_utils import lengths_to_mask
+        >>> lengths_to_mask([3, 1, 0])
+        tensor([[ True,  True,  True],
+                [ True, False, False],
+                [False, False, False]])
+    """
+    if max_length is not None and (
+        not isinstance(max_length, (int, np.integer)) or isinstance(max_length, bool)
+    ):
+        raise TypeError(
+            f"lengths_to_mask: `max_length` must be an int or None, got {type(max_length).__name__}"
+        )
+    if max_length is not None and max_length < 0:
+        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
+    tensor = as_lengths(lengths, batch_size=None, max_length=max_length, where="lengths_to_mask")
+    if max_length is None:
+        max_length = int(tensor.max()) if tensor.numel() > 0 else 0
+    steps = torch.arange(int(max_length), device=tensor.device)
+    return steps.unsqueeze(0) < tensor.unsqueeze(1)
+
+
+def mask_to_lengths(mask: Tensor) -> Tensor:
+    """Lengths of the sequences a right-padded boolean mask marks as valid.
+
+    Args:
+        mask: bool Tensor of shape ``B x T``, ``True`` at valid steps. Each row must be
+            right-padded: no ``True`` after a ``False``.
+
+    Returns:
+        int64 Tensor of shape ``(B,)`` on the mask's device.
+
+    Raises:
+        TypeError: if ``mask`` is not a bool Tensor.
+        ValueError: if ``mask`` is not 2-D, or (when value checks run) a row has a ``True``
+            after a ``False``.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import mask_to_lengths
+        >>> mask_to_lengths(torch.tensor([[True, True, False], [False, False, False]]))
+        tensor([2, 0])
+    """
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {got}")
+    if mask.dim() != 2:
+        raise ValueError(
+            f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {tuple(mask.shape)}"
+        )
+    if value_checks_enabled() and mask.shape[1] > 1:
+        holes = mask[:, 1:] & ~mask[:, :-1]
+        if bool(holes.any()):
+            row = int(holes.any(dim=1).nonzero()[0, 0])
+            raise ValueError(
+                "mask_to_lengths: `mask` must be right-padded (no True after a False), "
+                f"row {row} is not: {mask[row].int().tolist()}"
+            )
+    return mask.sum(dim=1, dtype=torch.int64)
