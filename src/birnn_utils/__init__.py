@@ -1,6 +1,7 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
 from ._checks import value_checks, value_checks_enabled
+from ._explain import explain_layout
 from ._layout import (
     Directions,
     MergeMode,
@@ -23,6 +24,7 @@ __all__ = [
     "MergeMode",
     "State",
     "bridge_states",
+    "explain_layout",
     "final_outputs",
     "final_states",
     "flatten_states",
