@@ -3,8 +3,8 @@
 Checking that every length lies in ``[0, T]`` reads the lengths' values. On a GPU that waits for
 the device, and inside ``torch.compile``/``torch.export`` graphs it would break the graph. Shape,
 dtype and type checks never read values and always run; the value checks run by default in eager
-mode, are skipped while tracing or compiling, and can be switched off with
-:func:`value_checks`.
+mode, are skipped while tracing or compiling (and in TorchScript, which cannot read this switch),
+and can be switched off with :func:`value_checks`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from torch import Tensor
 
-__all__ = ["value_checks", "value_checks_enabled"]
+__all__ = ["format_shape", "jit_tracing", "value_checks", "value_checks_enabled"]
 
 _enabled = True
 
@@ -34,8 +35,26 @@ def value_checks_enabled() -> bool:
         ...     value_checks_enabled()
         False
     """
-    tracing = torch._C._get_tracing_state() is not None  # torch.jit.trace, TorchScript ONNX export
-    return _enabled and not tracing and not torch.compiler.is_compiling()
+    # The switch is read last, so that compiled code never reads it: flipping it recompiles nothing.
+    return not torch.compiler.is_compiling() and not jit_tracing() and _enabled
+
+
+def jit_tracing() -> bool:
+    """Whether ``torch.jit.trace`` (or the TorchScript-based ONNX exporter) is tracing now."""
+    return torch._C._get_tracing_state() is not None
+
+
+def format_shape(x: Tensor) -> str:
+    """``x``'s shape as a Python tuple prints, ``(2, 3)`` or ``(4,)``, also under TorchScript.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils._checks import format_shape
+        >>> [format_shape(torch.ones(shape)) for shape in [(4,), (2, 3), ()]]
+        ['(4,)', '(2, 3)', '()']
+    """
+    dims = [str(size) for size in x.shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 @contextmanager
