@@ -5,13 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-_DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
-    ),
+# Every CUDA case carries the `cuda` marker, so that `pytest -m cuda` runs the GPU subset alone.
+_CUDA = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
 ]
+
+_DEVICES = ["cpu", pytest.param("cuda", marks=_CUDA)]
+
+_PLACEMENTS = [
+    pytest.param(("cpu", "cpu"), id="cpu"),
+    pytest.param(("cuda", "cpu"), id="cuda-lengths_on_cpu", marks=_CUDA),
+    pytest.param(("cuda", "cuda"), id="cuda", marks=_CUDA),
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (`pytest -m cuda` runs these)")
 
 
 # Session scope: a device is immutable, and hypothesis rejects function-scoped fixtures in @given.
@@ -19,3 +29,11 @@ _DEVICES = [
 def device(request: pytest.FixtureRequest) -> torch.device:
     """Each available device in turn: the CPU always, CUDA when present (skipped otherwise)."""
     return torch.device(request.param)
+
+
+@pytest.fixture(scope="session", params=_PLACEMENTS)
+def placement(request: pytest.FixtureRequest) -> tuple[torch.device, torch.device]:
+    """``(data device, lengths device)``: all on the CPU; on CUDA with lengths on the CPU (as a
+    DataLoader gives them) and on CUDA."""
+    data, lengths = request.param
+    return torch.device(data), torch.device(lengths)

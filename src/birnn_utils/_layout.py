@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import value_checks_enabled
-from ._lengths import LengthsLike, as_lengths
+from ._checks import format_shape, value_checks_enabled
+from ._lengths import LengthsLike, check_lengths, lengths_tensor
 
 __all__ = [
     "Directions",
@@ -38,8 +38,15 @@ State: TypeAlias = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 (a runtim
 MergeMode = Literal["concat", "sum", "mean", "mul", "stack"]
 """How :func:`merge_directions` combines the two directions."""
 
-_MERGE_MODES: tuple[str, ...] = ("concat", "sum", "mean", "mul", "stack")
-_BRIDGE_MODES: tuple[str, ...] = ("concat", "sum", "mean")
+
+def _modes(where: str) -> list[str]:
+    # A function, not a global tuple: TorchScript cannot read global containers.
+    if where == "bridge_states":
+        return ["concat", "sum", "mean"]
+    return ["concat", "sum", "mean", "mul", "stack"]
+
+
+_MERGE_MODES: tuple[str, ...] = tuple(_modes("merge_directions"))
 
 _R = TypeVar("_R")
 
@@ -72,6 +79,11 @@ def _width(x: Tensor, where: str, name: str) -> int:
             "forward and backward halves of equal width H_out"
         )
     return width // 2
+
+
+def _split_directions(output: Tensor, name: str = "output") -> tuple[Tensor, Tensor]:
+    half = _width(output, "split_directions", name)
+    return output[..., :half], output[..., half:]
 
 
 def split_directions(output: Tensor | PackedSequence) -> Directions:
@@ -107,18 +119,21 @@ def split_directions(output: Tensor | PackedSequence) -> Directions:
         True
     """
     if isinstance(output, PackedSequence):
-        half = _width(output.data, "split_directions", "output.data")
-        return Directions(
-            output._replace(data=output.data[..., :half]),
-            output._replace(data=output.data[..., half:]),
-        )
+        forward, backward = _split_directions(output.data, "output.data")
+        return Directions(output._replace(data=forward), output._replace(data=backward))
     if not isinstance(output, Tensor):
         raise TypeError(
             "split_directions: `output` must be a Tensor or a PackedSequence, "
             f"got {type(output).__name__}"
         )
-    half = _width(output, "split_directions", "output")
-    return Directions(output[..., :half], output[..., half:])
+    return Directions(*_split_directions(output))
+
+
+def _check_mode(mode: str, where: str) -> None:
+    modes = _modes(where)
+    if mode not in modes:
+        options = ", ".join(["'" + option + "'" for option in modes])
+        raise ValueError(f"{where}: `mode` must be one of {options}, got '{mode}'")
 
 
 def _merge_tensors(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
@@ -131,6 +146,18 @@ def _merge_tensors(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
     if mode == "mul":
         return forward * backward
     return torch.stack([forward, backward], dim=-2)
+
+
+def _merge_directions(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
+    _check_mode(mode, "merge_directions")
+    if forward.shape != backward.shape:
+        raise ValueError(
+            "merge_directions: `forward` and `backward` must have the same shape, got "
+            f"{format_shape(forward)} and {format_shape(backward)}"
+        )
+    if forward.dim() == 0:
+        raise ValueError("merge_directions: `forward` and `backward` must not be scalars")
+    return _merge_tensors(forward, backward, mode)
 
 
 def _same_indices(a: Tensor | None, b: Tensor | None) -> bool:
@@ -181,11 +208,6 @@ def merge_directions(
         >>> merge_directions(*split_directions(output), mode="stack").shape
         torch.Size([5, 2, 2, 4])
     """
-    if mode not in _MERGE_MODES:
-        raise ValueError(
-            f"merge_directions: `mode` must be one of {', '.join(map(repr, _MERGE_MODES))}, "
-            f"got {mode!r}"
-        )
     if isinstance(forward, PackedSequence) and isinstance(backward, PackedSequence):
         if not torch.equal(forward.batch_sizes, backward.batch_sizes):
             raise ValueError(
@@ -200,20 +222,13 @@ def merge_directions(
                 "merge_directions: `forward` and `backward` must have the same sorted_indices "
                 "and unsorted_indices (the same batch order)"
             )
-        return forward._replace(data=merge_directions(forward.data, backward.data, mode))
+        return forward._replace(data=_merge_directions(forward.data, backward.data, mode))
     if not (isinstance(forward, Tensor) and isinstance(backward, Tensor)):
         raise TypeError(
             "merge_directions: `forward` and `backward` must be both Tensors or both "
             f"PackedSequences, got {type(forward).__name__} and {type(backward).__name__}"
         )
-    if forward.shape != backward.shape:
-        raise ValueError(
-            "merge_directions: `forward` and `backward` must have the same shape, got "
-            f"{tuple(forward.shape)} and {tuple(backward.shape)}"
-        )
-    if forward.dim() == 0:
-        raise ValueError("merge_directions: `forward` and `backward` must not be scalars")
-    return _merge_tensors(forward, backward, mode)
+    return _merge_directions(forward, backward, mode)
 
 
 def _map_state(fn: Callable[[Tensor], _R], state: State, where: str, name: str) -> _R | Any:
@@ -231,7 +246,7 @@ def _unflatten(h_n: Tensor, where: str, name: str = "h_n") -> Tensor:
     if h_n.dim() not in (2, 3):
         raise ValueError(
             f"{where}: `{name}` must be 3-D (num_layers * 2, B, H_out) or, unbatched, 2-D, "
-            f"got shape {tuple(h_n.shape)}"
+            f"got shape {format_shape(h_n)}"
         )
     rows = h_n.shape[0]
     if rows % 2:
@@ -239,7 +254,7 @@ def _unflatten(h_n: Tensor, where: str, name: str = "h_n") -> Tensor:
             f"{where}: the first dimension of `{name}` (={rows}) must be even "
             "(num_layers * 2): is the RNN bidirectional?"
         )
-    return h_n.view(rows // 2, 2, *h_n.shape[1:])
+    return torch.unflatten(h_n, 0, [rows // 2, 2])
 
 
 @overload
@@ -279,7 +294,7 @@ def _flatten(states: Tensor) -> Tensor:
     if states.dim() not in (3, 4) or states.shape[1] != 2:
         raise ValueError(
             "flatten_states: `states` must be (num_layers, 2, B, H_out) or, unbatched, "
-            f"(num_layers, 2, H_out), got shape {tuple(states.shape)}"
+            f"(num_layers, 2, H_out), got shape {format_shape(states)}"
         )
     return states.flatten(0, 1)
 
@@ -316,7 +331,7 @@ def flatten_states(states: State) -> State:
     return _map_state(_flatten, states, "flatten_states", "states")
 
 
-def _layer_pair(h_n: Tensor, layer: int) -> Directions:
+def _layer_pair(h_n: Tensor, layer: int) -> tuple[Tensor, Tensor]:
     layers = _unflatten(h_n, "final_states")
     num_layers = layers.shape[0]
     if not isinstance(layer, int) or isinstance(layer, bool):
@@ -326,7 +341,7 @@ def _layer_pair(h_n: Tensor, layer: int) -> Directions:
             f"final_states: `layer` must be in [{-num_layers}, {num_layers - 1}] for "
             f"{num_layers} layer(s), got {layer}"
         )
-    return Directions(layers[layer, 0], layers[layer, 1])
+    return layers[layer, 0], layers[layer, 1]
 
 
 @overload
@@ -363,10 +378,11 @@ def final_states(h_n: State, *, layer: int = -1) -> Directions | tuple[Direction
         >>> torch.equal(forward, output[-1, :, :4]), torch.equal(backward, output[0, :, 4:])
         (True, True)
     """
-    return _map_state(lambda t: _layer_pair(t, layer), h_n, "final_states", "h_n")
+    return _map_state(lambda t: Directions(*_layer_pair(t, layer)), h_n, "final_states", "h_n")
 
 
 def _bridge(h_n: Tensor, mode: str) -> Tensor:
+    _check_mode(mode, "bridge_states")
     layers = _unflatten(h_n, "bridge_states")
     forward, backward = layers[:, 0], layers[:, 1]
     return _merge_tensors(forward, backward, mode)
@@ -407,11 +423,6 @@ def bridge_states(h_n: State, mode: str = "concat") -> State:
         >>> decoder(torch.randn(1, 2, 5), (h_0, c_0))[0].shape
         torch.Size([1, 2, 8])
     """
-    if mode not in _BRIDGE_MODES:
-        raise ValueError(
-            f"bridge_states: `mode` must be one of {', '.join(map(repr, _BRIDGE_MODES))}, "
-            f"got {mode!r}"
-        )
     return _map_state(lambda t: _bridge(t, mode), h_n, "bridge_states", "h_n")
 
 
@@ -424,13 +435,39 @@ def _packed_final_outputs(output: PackedSequence) -> Directions:
     rows = torch.arange(batch)
     lengths = (batch_sizes.unsqueeze(0) > rows.unsqueeze(1)).sum(dim=1)
     starts = torch.cumsum(batch_sizes, dim=0) - batch_sizes
-    last = (starts[lengths - 1] + rows).to(data.device)
+    last = (starts[lengths - 1] + rows).to(data.device, non_blocking=True)  # see check_lengths
     forward = data[last, ..., :half]
     backward = data[:batch, ..., half:]
     if output.unsorted_indices is not None:
         forward = forward.index_select(0, output.unsorted_indices)
         backward = backward.index_select(0, output.unsorted_indices)
     return Directions(forward, backward)
+
+
+def _final_outputs(
+    output: Tensor, lengths: Tensor | None, batch_first: bool
+) -> tuple[Tensor, Tensor]:
+    if output.dim() != 3:
+        layout = "B x T x 2*H_out" if batch_first else "T x B x 2*H_out"
+        raise ValueError(
+            f"final_outputs: `output` must be 3-D ({layout}), got shape {format_shape(output)}"
+        )
+    half = _width(output, "final_outputs", "output")
+    time_major = output.transpose(0, 1) if batch_first else output
+    steps, batch = time_major.shape[0], time_major.shape[1]
+    if lengths is None:
+        if steps == 0:
+            raise ValueError("final_outputs: `output` has no time steps (T=0); pass `lengths`")
+        return time_major[-1, :, :half], time_major[0, :, half:]
+    lens = check_lengths(lengths, batch, steps, output.device, "final_outputs")
+    if steps == 0:
+        zeros = output.new_zeros([batch, half])
+        return zeros, zeros.clone()
+    rows = torch.arange(batch, device=output.device)
+    forward = time_major[(lens - 1).clamp(min=0), rows, :half]
+    valid = (lens > 0).unsqueeze(1)
+    zeros = torch.zeros_like(forward)
+    return torch.where(valid, forward, zeros), torch.where(valid, time_major[0, :, half:], zeros)
 
 
 def final_outputs(
@@ -487,28 +524,5 @@ def final_outputs(
             "final_outputs: `output` must be a Tensor or a PackedSequence, "
             f"got {type(output).__name__}"
         )
-    if output.dim() != 3:
-        layout = "B x T x 2*H_out" if batch_first else "T x B x 2*H_out"
-        raise ValueError(
-            f"final_outputs: `output` must be 3-D ({layout}), got shape {tuple(output.shape)}"
-        )
-    half = _width(output, "final_outputs", "output")
-    time_major = output.transpose(0, 1) if batch_first else output
-    steps, batch = time_major.shape[0], time_major.shape[1]
-    if lengths is None:
-        if steps == 0:
-            raise ValueError("final_outputs: `output` has no time steps (T=0); pass `lengths`")
-        return Directions(time_major[-1, :, :half], time_major[0, :, half:])
-    lens = as_lengths(
-        lengths, batch_size=batch, max_length=steps, device=output.device, where="final_outputs"
-    )
-    if steps == 0:
-        zeros = output.new_zeros(batch, half)
-        return Directions(zeros, zeros.clone())
-    rows = torch.arange(batch, device=output.device)
-    forward = time_major[(lens - 1).clamp(min=0), rows, :half]
-    valid = (lens > 0).unsqueeze(1)
-    zero = output.new_zeros(())
-    return Directions(
-        torch.where(valid, forward, zero), torch.where(valid, time_major[0, :, half:], zero)
-    )
+    lens = None if lengths is None else lengths_tensor(lengths, "final_outputs")
+    return Directions(*_final_outputs(output, lens, batch_first))

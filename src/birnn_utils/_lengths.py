@@ -9,13 +9,91 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import value_checks_enabled
+from ._checks import format_shape, jit_tracing, value_checks_enabled
 
-__all__ = ["LengthsLike", "as_lengths", "lengths_to_mask", "mask_to_lengths"]
+__all__ = [
+    "LengthsLike",
+    "as_lengths",
+    "check_lengths",
+    "lengths_tensor",
+    "lengths_to_mask",
+    "mask_to_lengths",
+]
 
 LengthsLike = Union[Tensor, Sequence[int], "np.ndarray[tuple[int], np.dtype[np.integer]]"]
 """What a ``lengths`` argument may be: a 1-D integer Tensor (any device), a list or tuple of
 ints, or a 1-D numpy integer array."""
+
+
+def lengths_tensor(lengths: LengthsLike, where: str) -> Tensor:
+    """``lengths`` as a Tensor: a Tensor as it is, a list, tuple or numpy array as int64.
+
+    Raises:
+        TypeError: for a non-integer list, tuple or array, or another type.
+    """
+    if isinstance(lengths, Tensor):
+        return lengths
+    if isinstance(lengths, np.ndarray):
+        if not np.issubdtype(lengths.dtype, np.integer):
+            raise TypeError(
+                f"{where}: `lengths` must be an integer array, got dtype {lengths.dtype}"
+            )
+        return torch.from_numpy(np.array(lengths, dtype=np.int64))
+    if isinstance(lengths, (list, tuple)):
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in lengths):
+            kinds = sorted({type(n).__name__ for n in lengths})
+            raise TypeError(f"{where}: `lengths` must hold ints, got {', '.join(kinds)}")
+        return torch.tensor(lengths, dtype=torch.int64).reshape(len(lengths))
+    raise TypeError(
+        f"{where}: `lengths` must be a 1-D integer Tensor, a list or tuple of ints, or a "
+        f"numpy integer array, got {type(lengths).__name__}"
+    )
+
+
+def check_lengths(
+    lengths: Tensor,
+    batch_size: int | None,
+    max_length: int | None,
+    device: torch.device | None,
+    where: str,
+) -> Tensor:
+    """Check a lengths Tensor and give it as int64 on ``device`` (scriptable, unlike as_lengths).
+
+    Raises:
+        TypeError: for a non-integer dtype.
+        ValueError: for a wrong rank or count, or (when value checks run, never under
+            TorchScript) a length out of range.
+    """
+    if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
+        raise TypeError(f"{where}: `lengths` must be an integer tensor, got dtype {lengths.dtype}")
+    if lengths.dim() != 1:
+        raise ValueError(
+            f"{where}: `lengths` must be 1-D (one length per sequence), got shape "
+            f"{format_shape(lengths)}"
+        )
+    if batch_size is not None and lengths.shape[0] != batch_size:
+        raise ValueError(
+            f"{where}: `lengths` must have one entry per sequence ({batch_size}), "
+            f"got {lengths.shape[0]}"
+        )
+    # Lengths usually come on the CPU (as DataLoaders and pack_padded_sequence have them). A copy
+    # from the CPU need not wait for the GPU: from pageable memory it is staged before `to`
+    # returns. A copy to the CPU must wait, or the host could read the lengths before they land.
+    tensor = lengths.to(device=device, dtype=torch.int64, non_blocking=lengths.is_cpu)
+    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+        _check_range(tensor, max_length, where)
+    return tensor
+
+
+def _check_range(lengths: Tensor, max_length: int | None, where: str) -> None:
+    if not value_checks_enabled() or lengths.numel() == 0:
+        return
+    low, high = int(lengths.min()), int(lengths.max())
+    upper = "inf)" if max_length is None else f"{max_length}]"
+    if low < 0:
+        raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got min {low}")
+    if max_length is not None and high > max_length:
+        raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got max {high}")
 
 
 def as_lengths(
@@ -43,47 +121,17 @@ def as_lengths(
         TypeError: for a non-integer or non-sequence ``lengths``.
         ValueError: for a wrong rank or count, or (when value checks run) a length out of range.
     """
-    if isinstance(lengths, Tensor):
-        if lengths.dtype == torch.bool or lengths.dtype.is_floating_point or lengths.is_complex():
-            raise TypeError(
-                f"{where}: `lengths` must be an integer tensor, got dtype {lengths.dtype}"
-            )
-        tensor = lengths
-    elif isinstance(lengths, np.ndarray):
-        if not np.issubdtype(lengths.dtype, np.integer):
-            raise TypeError(
-                f"{where}: `lengths` must be an integer array, got dtype {lengths.dtype}"
-            )
-        tensor = torch.from_numpy(np.array(lengths, dtype=np.int64))
-    elif isinstance(lengths, (list, tuple)):
-        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in lengths):
-            kinds = sorted({type(n).__name__ for n in lengths})
-            raise TypeError(f"{where}: `lengths` must hold ints, got {', '.join(kinds)}")
-        tensor = torch.tensor(lengths, dtype=torch.int64).reshape(len(lengths))
-    else:
-        raise TypeError(
-            f"{where}: `lengths` must be a 1-D integer Tensor, a list or tuple of ints, or a "
-            f"numpy integer array, got {type(lengths).__name__}"
-        )
-    if tensor.dim() != 1:
-        raise ValueError(
-            f"{where}: `lengths` must be 1-D (one length per sequence), got shape "
-            f"{tuple(tensor.shape)}"
-        )
-    if batch_size is not None and tensor.shape[0] != batch_size:
-        raise ValueError(
-            f"{where}: `lengths` must have one entry per sequence ({batch_size}), "
-            f"got {tensor.shape[0]}"
-        )
-    tensor = tensor.to(device=device, dtype=torch.int64)
-    if value_checks_enabled() and tensor.numel() > 0:
-        low, high = int(tensor.min()), int(tensor.max())
-        upper = "inf)" if max_length is None else f"{max_length}]"
-        if low < 0:
-            raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got min {low}")
-        if max_length is not None and high > max_length:
-            raise ValueError(f"{where}: `lengths` must be in [0, {upper}, got max {high}")
-    return tensor
+    return check_lengths(lengths_tensor(lengths, where), batch_size, max_length, device, where)
+
+
+def _lengths_to_mask(lengths: Tensor, max_length: int | None) -> Tensor:
+    """The tensor part of :func:`lengths_to_mask`, scriptable (see ``birnn_utils.scriptable``)."""
+    tensor = check_lengths(lengths, None, max_length, None, "lengths_to_mask")
+    if max_length is None:
+        # A data-dependent size: a host sync on a GPU, an unbacked size under torch.compile.
+        max_length = int(tensor.max()) if tensor.numel() > 0 else 0
+    steps = torch.arange(max_length, device=tensor.device)
+    return steps.unsqueeze(0) < tensor.unsqueeze(1)
 
 
 def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tensor:
@@ -93,7 +141,10 @@ def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tens
         lengths: ``B`` lengths: a 1-D integer Tensor (any device), a list or tuple of ints, or a
             numpy integer array.
         max_length: ``T``, the mask's width. ``None`` uses ``max(lengths)`` (0 for an empty
-            batch), which reads the lengths (a host sync on a GPU).
+            batch), which reads the lengths: a host sync on a GPU, and a data-dependent size
+            under ``torch.compile``/``torch.export``. Inside compiled, traced or exported code
+            pass ``x.shape[0]``: the symbolic size there (a 0-dim Tensor under
+            ``torch.jit.trace``) keeps the mask's width dynamic.
 
     Returns:
         bool Tensor of shape ``B x T`` on the lengths' device: ``mask[b, t]`` is ``t < lengths[b]``.
@@ -109,19 +160,45 @@ def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tens
                 [ True, False, False],
                 [False, False, False]])
     """
+    if isinstance(max_length, Tensor) and jit_tracing():
+        # A size under torch.jit.trace: passed on as it is, so that the trace keeps it symbolic.
+        return _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
     if max_length is not None and (
-        not isinstance(max_length, (int, np.integer)) or isinstance(max_length, bool)
+        not isinstance(max_length, (int, np.integer, torch.SymInt)) or isinstance(max_length, bool)
     ):
         raise TypeError(
             f"lengths_to_mask: `max_length` must be an int or None, got {type(max_length).__name__}"
         )
     if max_length is not None and max_length < 0:
         raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
-    tensor = as_lengths(lengths, batch_size=None, max_length=max_length, where="lengths_to_mask")
-    if max_length is None:
-        max_length = int(tensor.max()) if tensor.numel() > 0 else 0
-    steps = torch.arange(int(max_length), device=tensor.device)
-    return steps.unsqueeze(0) < tensor.unsqueeze(1)
+    if isinstance(max_length, np.integer):
+        max_length = int(max_length)
+    return _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
+
+
+def _mask_to_lengths(mask: Tensor) -> Tensor:
+    """The tensor part of :func:`mask_to_lengths`, scriptable (see ``birnn_utils.scriptable``)."""
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {mask.dtype}")
+    if mask.dim() != 2:
+        raise ValueError(
+            f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {format_shape(mask)}"
+        )
+    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+        _check_right_padded(mask)
+    return mask.sum(dim=1, dtype=torch.int64)
+
+
+def _check_right_padded(mask: Tensor) -> None:
+    if not value_checks_enabled() or mask.shape[1] < 2:
+        return
+    holes = mask[:, 1:] & ~mask[:, :-1]
+    if bool(holes.any()):
+        row = int(holes.any(dim=1).nonzero()[0, 0])
+        raise ValueError(
+            "mask_to_lengths: `mask` must be right-padded (no True after a False), "
+            f"row {row} is not: {mask[row].int().tolist()}"
+        )
 
 
 def mask_to_lengths(mask: Tensor) -> Tensor:
@@ -145,19 +222,6 @@ def mask_to_lengths(mask: Tensor) -> Tensor:
         >>> mask_to_lengths(torch.tensor([[True, True, False], [False, False, False]]))
         tensor([2, 0])
     """
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {got}")
-    if mask.dim() != 2:
-        raise ValueError(
-            f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {tuple(mask.shape)}"
-        )
-    if value_checks_enabled() and mask.shape[1] > 1:
-        holes = mask[:, 1:] & ~mask[:, :-1]
-        if bool(holes.any()):
-            row = int(holes.any(dim=1).nonzero()[0, 0])
-            raise ValueError(
-                "mask_to_lengths: `mask` must be right-padded (no True after a False), "
-                f"row {row} is not: {mask[row].int().tolist()}"
-            )
-    return mask.sum(dim=1, dtype=torch.int64)
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {type(mask).__name__}")
+    return _mask_to_lengths(mask)

@@ -15,18 +15,25 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._lengths import LengthsLike, as_lengths
+from ._checks import format_shape
+from ._lengths import LengthsLike, check_lengths, lengths_tensor
 
 __all__ = ["reverse_sequences"]
 
 
-def _reverse_padded(sequences: Tensor, lengths: LengthsLike, batch_first: bool) -> Tensor:
+def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: bool) -> Tensor:
+    if sequences.dim() < 2:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"reverse_sequences: `sequences` must have at least 2 dimensions ({layout}), "
+            f"got shape {format_shape(sequences)}"
+        )
     time_dim = 1 if batch_first else 0
+    if lengths is None:
+        return sequences.flip(time_dim)
     steps, batch = sequences.shape[time_dim], sequences.shape[1 - time_dim]
     device = sequences.device
-    lens = as_lengths(
-        lengths, batch_size=batch, max_length=steps, device=device, where="reverse_sequences"
-    )
+    lens = check_lengths(lengths, batch, steps, device, "reverse_sequences")
     time = torch.arange(steps, device=device).unsqueeze(1)
     rows = torch.arange(batch, device=device)
     # The step each output step reads, T x B: valid steps mirror, padding maps to itself.
@@ -46,7 +53,9 @@ def _reverse_packed(packed: PackedSequence) -> PackedSequence:
     time = torch.repeat_interleave(batch_sizes)
     rows = torch.arange(time.shape[0]) - starts[time]
     source = starts[lengths[rows] - 1 - time] + rows
-    return packed._replace(data=packed.data.index_select(0, source.to(packed.data.device)))
+    # Non-blocking: a copy from pageable CPU memory does not wait for the GPU (see check_lengths).
+    source = source.to(packed.data.device, non_blocking=True)
+    return packed._replace(data=packed.data.index_select(0, source))
 
 
 @overload
@@ -121,12 +130,5 @@ def reverse_sequences(
             "reverse_sequences: `sequences` must be a Tensor or a PackedSequence, "
             f"got {type(sequences).__name__}"
         )
-    if sequences.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"reverse_sequences: `sequences` must have at least 2 dimensions ({layout}), "
-            f"got shape {tuple(sequences.shape)}"
-        )
-    if lengths is None:
-        return sequences.flip(1 if batch_first else 0)
-    return _reverse_padded(sequences, lengths, batch_first)
+    lens = None if lengths is None else lengths_tensor(lengths, "reverse_sequences")
+    return _reverse_sequences(sequences, lens, batch_first)
