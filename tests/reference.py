@@ -25,7 +25,8 @@ def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
     """
     h_out = rnn.proj_size or rnn.hidden_size
     input_size = rnn.input_size if layer == 0 else 2 * h_out
-    kwargs: dict[str, object] = {"bias": rnn.bias, "dtype": rnn.weight_hh_l0.dtype}
+    weight = rnn.weight_hh_l0
+    kwargs: dict[str, object] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
     if isinstance(rnn, nn.LSTM):
         kwargs["proj_size"] = rnn.proj_size
     if type(rnn) is nn.RNN:

@@ -38,6 +38,7 @@ def build(mode: str, sizes: tuple[int, int, int, int], batch_first: bool) -> nn.
     batch_first=st.booleans(),
 )
 def test_explanation_matches_a_real_module(
+    device: torch.device,
     mode: str,
     input_size: int,
     hidden_size: int,
@@ -49,10 +50,10 @@ def test_explanation_matches_a_real_module(
     info = explain_layout(
         mode, input_size, hidden_size, num_layers, proj_size, batch_first=batch_first
     )
-    rnn = build(mode, (input_size, hidden_size, num_layers, proj_size), batch_first)
+    rnn = build(mode, (input_size, hidden_size, num_layers, proj_size), batch_first).to(device)
     steps, batch = 3, 2
     shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
-    output, state = rnn(torch.randn(shape))
+    output, state = rnn(torch.randn(shape, device=device))
     h_n, c_n = state if isinstance(state, tuple) else (state, None)
 
     seq = "B x T" if batch_first else "T x B"
