@@ -20,25 +20,37 @@ import birnn_utils
 from birnn_utils import (
     bridge_states,
     final_outputs,
+    final_states,
+    flatten_states,
     lengths_to_mask,
+    mask_to_lengths,
     merge_directions,
     reverse_sequences,
     split_directions,
+    unflatten_states,
 )
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 SOURCE = Path(birnn_utils.__file__).parent
-BATCH, INPUT_SIZE = 3, 3
+BATCH, INPUT_SIZE, H_OUT = 3, 3, 4
 EXPORT_STEPS, OTHER_STEPS = 6, 9
 
 
-def features(output: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """Each sequence's two final outputs, and the sum of the two directions at valid steps."""
+def features(output: Tensor, lengths: Tensor, h_n: Tensor) -> tuple[Tensor, ...]:
+    """Every tensor function of the library on a bidirectional RNN's output and final state."""
     ends = final_outputs(output, lengths)
-    mask = lengths_to_mask(lengths, output.shape[0]).t().unsqueeze(-1)
-    return torch.cat(ends, dim=-1), merge_directions(*split_directions(output), "sum") * mask
+    mask = lengths_to_mask(lengths, output.shape[0])
+    summed = merge_directions(*split_directions(output), "sum") * mask.t().unsqueeze(-1)
+    return (
+        torch.cat(ends, dim=-1),
+        summed,
+        mask_to_lengths(mask),
+        torch.cat(final_states(h_n), dim=-1),
+        flatten_states(unflatten_states(h_n).flip(1)),
+        bridge_states(h_n),
+    )
 
 
 class GRUModel(nn.Module):
@@ -46,34 +58,43 @@ class GRUModel(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.gru = nn.GRU(INPUT_SIZE, 4, num_layers=2, bidirectional=True)
+        self.gru = nn.GRU(INPUT_SIZE, H_OUT, num_layers=2, bidirectional=True)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
         output, h_n = self.gru(reverse_sequences(x, lengths))
-        return (*features(reverse_sequences(output, lengths), lengths), bridge_states(h_n))
+        return features(reverse_sequences(output, lengths), lengths, h_n)
+
+    @staticmethod
+    def example(steps: int) -> tuple[Tensor, ...]:
+        generator = torch.Generator().manual_seed(steps)
+        return torch.randn(steps, BATCH, INPUT_SIZE, generator=generator), lengths_for(steps)
 
 
 class FeaturesModel(nn.Module):
-    """The library's functions alone, on a given bidirectional output."""
+    """The library's functions alone, on a given bidirectional output and state."""
 
-    def forward(self, output: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
-        return features(reverse_sequences(output, lengths), lengths)
+    def forward(self, output: Tensor, lengths: Tensor, h_n: Tensor) -> tuple[Tensor, ...]:
+        return features(reverse_sequences(output, lengths), lengths, h_n)
+
+    @staticmethod
+    def example(steps: int) -> tuple[Tensor, ...]:
+        generator = torch.Generator().manual_seed(steps)
+        output = torch.randn(steps, BATCH, 2 * H_OUT, generator=generator)
+        return output, lengths_for(steps), torch.randn(4, BATCH, H_OUT, generator=generator)
 
 
-def inputs(steps: int, features_size: int) -> tuple[Tensor, Tensor]:
-    generator = torch.Generator().manual_seed(steps)
-    x = torch.randn(steps, BATCH, features_size, generator=generator)
-    return x, torch.tensor([steps, 2, 0])
+def lengths_for(steps: int) -> Tensor:
+    return torch.tensor([steps, 2, 0])
 
 
-def assert_onnx_matches_eager(path: Path, model: nn.Module, features_size: int) -> None:
+def assert_onnx_matches_eager(path: Path, model: GRUModel | FeaturesModel) -> None:
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     for steps in (EXPORT_STEPS, OTHER_STEPS):
-        x, lengths = inputs(steps, features_size)
-        got = session.run(None, dict(zip(names, (x.numpy(), lengths.numpy()), strict=True)))
+        example = model.example(steps)
+        got = session.run(None, {n: t.numpy() for n, t in zip(names, example, strict=True)})
         with torch.no_grad():
-            expected = model(x, lengths)
+            expected = model(*example)
         assert_close([torch.from_numpy(np.asarray(g)) for g in got], list(expected))
 
 
@@ -89,14 +110,16 @@ def warnings_of_the_library(export: Callable[[], object]) -> list[warnings.Warni
     return [w for w in caught if Path(w.filename).is_relative_to(SOURCE)]
 
 
-def export_dynamo(model: nn.Module, features_size: int, path: Path) -> None:
+def export_dynamo(model: GRUModel | FeaturesModel, path: Path) -> None:
+    example = model.example(EXPORT_STEPS)
+
     def export() -> None:
         torch.onnx.export(
             model,
-            inputs(EXPORT_STEPS, features_size),
+            example,
             path,
             dynamo=True,
-            dynamic_shapes=({0: torch.export.Dim("T", min=2)}, None),
+            dynamic_shapes=({0: torch.export.Dim("T", min=2)}, *[None] * (len(example) - 1)),
         )
 
     assert warnings_of_the_library(export) == []
@@ -112,7 +135,7 @@ def test_gru_model_with_the_torchscript_exporter(tmp_path: Path) -> None:
     def export() -> None:
         torch.onnx.export(
             model,
-            inputs(EXPORT_STEPS, INPUT_SIZE),
+            model.example(EXPORT_STEPS),
             path,
             dynamo=False,
             input_names=["x", "lengths"],
@@ -123,13 +146,13 @@ def test_gru_model_with_the_torchscript_exporter(tmp_path: Path) -> None:
     # stay fixed (features, batch, layers), or T == 0, an input nn.GRU rejects anyway.
     ours = warnings_of_the_library(export)
     assert {w.category for w in ours} <= {torch.jit.TracerWarning}
-    assert_onnx_matches_eager(path, model, INPUT_SIZE)
+    assert_onnx_matches_eager(path, model)
 
 
 def test_library_functions_with_the_dynamo_exporter(tmp_path: Path) -> None:
     model = FeaturesModel().eval()
-    export_dynamo(model, 8, tmp_path / "features.onnx")
-    assert_onnx_matches_eager(tmp_path / "features.onnx", model, 8)
+    export_dynamo(model, tmp_path / "features.onnx")
+    assert_onnx_matches_eager(tmp_path / "features.onnx", model)
 
 
 @pytest.mark.xfail(
@@ -141,5 +164,5 @@ def test_library_functions_with_the_dynamo_exporter(tmp_path: Path) -> None:
 def test_gru_model_with_the_dynamo_exporter(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = GRUModel().eval()
-    export_dynamo(model, INPUT_SIZE, tmp_path / "model.onnx")
-    assert_onnx_matches_eager(tmp_path / "model.onnx", model, INPUT_SIZE)
+    export_dynamo(model, tmp_path / "model.onnx")
+    assert_onnx_matches_eager(tmp_path / "model.onnx", model)
