@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The GPU checks in one go, for a machine with a CUDA device: the CUDA test subset
+# (`pytest -m cuda`, split into the cuDNN equivalence tests and the rest), then every
+# benchmarks/bench_*.py. Everything lands in one results folder, with results.md ready to copy
+# into docs/benchmarks.md.
+#
+# Usage:  scripts/gpu_check.sh [RESULTS_DIR]     (default: gpu-results/<UTC time>)
+# Needs:  a CUDA build of torch and the test extra: pip install -e ".[test]"
+# Exit:   0 all CUDA tests passed, 1 some failed, 2 no CUDA device visible.
+# Takes:  a few minutes on one GPU (most of it torch.compile and the benchmarks).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-gpu-results/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+
+if ! python - >"$out/environment.md" <<'PY'; then
+import platform
+
+import torch
+
+if not torch.cuda.is_available():
+    raise SystemExit("torch.cuda.is_available() is False: no GPU to check")
+props = torch.cuda.get_device_properties(0)
+print(f"- GPU: {props.name} (compute capability {props.major}.{props.minor}), "
+      f"{torch.cuda.device_count()} visible")
+print(f"- torch {torch.__version__}, CUDA {torch.version.cuda}, "
+      f"cuDNN {torch.backends.cudnn.version()}, Python {platform.python_version()}")
+PY
+    cat "$out/environment.md" >&2
+    exit 2
+fi
+
+status=0
+run_tests() {  # run_tests NAME -k EXPRESSION
+    local name=$1
+    shift
+    echo "== pytest -m cuda $* ($name)"
+    python -m pytest -m cuda "$@" -q -rfE -p no:cacheprovider \
+        --junitxml="$out/$name.xml" 2>&1 | tee "$out/$name.txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
+# The native bidirectional modules (cuDNN) against per-direction modules, row by row.
+equivalence="findings or backward_direction"
+run_tests cudnn-equivalence -k "$equivalence"
+run_tests cuda-tests -k "not ($equivalence)"
+
+for bench in benchmarks/bench_*.py; do
+    [ -e "$bench" ] || { echo "(no benchmarks/bench_*.py in this checkout)"; break; }
+    echo "== python $bench"
+    python "$bench" 2>&1 | tee "$out/$(basename "$bench" .py).txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
+
+{
+    echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
+    echo
+    cat "$out/environment.md"
+    echo
+    echo "## cuDNN equivalence (pytest -m cuda -k \"$equivalence\")"
+    echo
+    echo "    $(tail -n 1 "$out/cudnn-equivalence.txt")"
+    echo
+    echo "## The rest of the CUDA subset (compile, script, sync-free, layout, reversal)"
+    echo
+    echo "    $(tail -n 1 "$out/cuda-tests.txt")"
+    for result in "$out"/bench_*.txt; do
+        [ -e "$result" ] || break
+        echo
+        echo "## $(basename "$result" .txt)"
+        echo
+        cat "$result"
+    done
+} >"$out/results.md"
+echo "== results in $out/results.md (exit status $status)"
+exit "$status"
