@@ -14,6 +14,7 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._packed import run_packed
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "lengths_to_mask",
     "mask_to_lengths",
     "merge_directions",
+    "run_packed",
     "split_directions",
     "unflatten_states",
     "value_checks",
