@@ -1,6 +1,7 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
 from ._checks import value_checks, value_checks_enabled
+from ._encoder import BiRNNEncoder, EncoderOutput
 from ._layout import (
     Directions,
     MergeMode,
@@ -19,7 +20,9 @@ from ._packed import run_packed
 __version__ = "0.1.0"
 
 __all__ = [
+    "BiRNNEncoder",
     "Directions",
+    "EncoderOutput",
     "LengthsLike",
     "MergeMode",
     "State",
