@@ -16,6 +16,7 @@ from ._layout import (
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
 from ._packed import run_packed
+from ._reverse import reverse_sequences
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "lengths_to_mask",
     "mask_to_lengths",
     "merge_directions",
+    "reverse_sequences",
     "run_packed",
     "split_directions",
     "unflatten_states",
