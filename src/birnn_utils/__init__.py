@@ -1,5 +1,6 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
+from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
 from ._layout import (
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BiRNNEncoder",
+    "Bidirectional",
     "Directions",
     "EncoderOutput",
     "LengthsLike",

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ._bidirectional import Bidirectional
 from ._layout import (
     _MERGE_MODES,
     Directions,
@@ -14,11 +15,12 @@ from ._layout import (
     State,
     bridge_states,
     final_outputs,
+    flatten_states,
     merge_directions,
     split_directions,
 )
 from ._lengths import LengthsLike, as_lengths, mask_to_lengths
-from ._packed import run_packed
+from ._packed import _tree_map, run_packed
 
 __all__ = ["BiRNNEncoder", "EncoderOutput"]
 
@@ -54,10 +56,17 @@ class EncoderOutput(NamedTuple):
 
 
 def _check_rnn(rnn: nn.Module) -> None:
+    if isinstance(rnn, Bidirectional):
+        if rnn.merge != "concat":
+            raise ValueError(
+                "BiRNNEncoder: a Bidirectional `rnn` must have merge='concat', got "
+                f"{rnn.merge!r}: set the merge mode on BiRNNEncoder instead"
+            )
+        return
     if not isinstance(rnn, nn.RNNBase):
         raise TypeError(
-            "BiRNNEncoder: `rnn` must be a bidirectional nn.RNN, nn.GRU or nn.LSTM, "
-            f"got {type(rnn).__name__}"
+            "BiRNNEncoder: `rnn` must be a bidirectional nn.RNN, nn.GRU or nn.LSTM, or a "
+            f"Bidirectional, got {type(rnn).__name__}"
         )
     if not rnn.bidirectional:
         raise ValueError(
@@ -67,8 +76,14 @@ def _check_rnn(rnn: nn.Module) -> None:
 
 
 def _h_out(rnn: nn.Module) -> int:
-    assert isinstance(rnn, nn.RNNBase)
-    return rnn.proj_size or rnn.hidden_size
+    module = rnn.forward_module if isinstance(rnn, Bidirectional) else rnn
+    size = getattr(module, "proj_size", 0) or getattr(module, "hidden_size", None)
+    if not isinstance(size, int):
+        raise TypeError(
+            f"BiRNNEncoder.output_size: cannot tell the output width of a {type(module).__name__}"
+            ": it has no int `hidden_size` (or `proj_size`)"
+        )
+    return size
 
 
 def _encode_lengths(
@@ -130,7 +145,12 @@ def _encode(
     else:
         if lens is None:
             lens = inputs.new_zeros(batch, dtype=torch.int64)
-        output, states = run_packed(rnn, inputs, lens, initial_state)
+        if isinstance(rnn, Bidirectional):
+            # It packs internally when its modules accept a PackedSequence, and otherwise
+            # knows how to run them on padded input.
+            output, states = rnn(inputs, lens, initial_state)
+        else:
+            output, states = run_packed(rnn, inputs, lens, initial_state)
         final = final_outputs(output, lens, batch_first=batch_first)
     if merge != "concat":
         output = merge_directions(*split_directions(output), mode=merge)
@@ -146,14 +166,17 @@ class BiRNNEncoder(nn.Module):
 
     Args:
         rnn: a bidirectional ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (any ``num_layers``,
-            ``proj_size``, ``batch_first``).
+            ``proj_size``, ``batch_first``), or a :class:`~birnn_utils.Bidirectional` with
+            ``merge="concat"`` (its modules' states must have the batch on dim 1, as ``h_n``
+            has, for sequences of length 0 and for :meth:`bridge`).
         merge: how :attr:`EncoderOutput.outputs` combines the directions, one of the modes of
             :func:`~birnn_utils.merge_directions`: ``"concat"``, ``"sum"``, ``"mean"``,
             ``"mul"``, ``"stack"``.
 
     Raises:
         TypeError: if ``rnn`` is not one of the modules above.
-        ValueError: if ``rnn`` is unidirectional or ``merge`` unknown.
+        ValueError: if ``rnn`` is unidirectional, a Bidirectional that does not concatenate,
+            or ``merge`` is unknown.
 
     Example:
         >>> import torch
@@ -227,7 +250,18 @@ class BiRNNEncoder(nn.Module):
                 size is ``2 * H_out``), ``"sum"`` or ``"mean"``.
 
         Returns:
-            ``h_0`` ``num_layers x B x H``, or ``(h_0, c_0)`` for an LSTM.
+            ``h_0`` ``num_layers x B x H``, or ``(h_0, c_0)`` for an LSTM. For a
+            :class:`~birnn_utils.Bidirectional` of unidirectional modules, each layer's
+            forward and backward states are combined the same way.
         """
         states: State = encoded.states
+        if isinstance(states, Directions):
+            # A Bidirectional's states: interleave them into the native layer-major layout.
+            states = _tree_map(
+                lambda forward, backward: flatten_states(torch.stack([forward, backward], 1)),
+                states.forward,
+                states.backward,
+                where="BiRNNEncoder.bridge",
+                name="encoded.states",
+            )
         return bridge_states(states, mode)

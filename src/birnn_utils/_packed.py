@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from ._layout import Directions
 from ._lengths import LengthsLike, as_lengths
 
 __all__ = ["run_packed"]
@@ -43,7 +44,11 @@ def _pack_run_pad(
     batch_first: bool,
 ) -> tuple[Any, Any]:
     packed = pack_padded_sequence(input, lengths, batch_first=batch_first, enforce_sorted=False)
-    output, state = rnn(packed, initial_state)
+    if isinstance(initial_state, Directions):
+        # A Bidirectional's state: its second positional argument is `lengths`.
+        output, state = rnn(packed, initial_state=initial_state)
+    else:
+        output, state = rnn(packed, initial_state)
     steps = input.shape[1 if batch_first else 0]
     padded = _tree_map(
         lambda out: pad_packed_sequence(out, batch_first=batch_first, total_length=steps)[0],
@@ -78,7 +83,9 @@ def run_packed(
         lengths: ``B`` valid lengths in ``[0, T]``: a 1-D integer Tensor (any device), a list
             or tuple of ints, or a numpy integer array; any order.
         initial_state: the module's initial state in the caller's batch order (batch on
-            dim 1, as ``h_0`` is), or ``None`` for zeros.
+            dim 1, as ``h_0`` is), or ``None`` for zeros. For a
+            :class:`~birnn_utils.Bidirectional`, a ``Directions`` of the two modules' states,
+            passed as its ``initial_state``.
 
     Returns:
         ``(output, state)`` as the module returns them, in the caller's batch order: ``output``
