@@ -292,6 +292,11 @@ def test_encoder_accepts_a_wrapper() -> None:
         torch.testing.assert_close(tuple(got.final), tuple(expected.final))
         torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
         torch.testing.assert_close(wrapped.bridge(got), native.bridge(expected))
+        h_0 = random_state(bi, 3)
+        expected = native(x, initial_state=h_0)
+        got = wrapped(x, initial_state=initial_of(h_0, 0))
+        torch.testing.assert_close(got.outputs, expected.outputs)
+        torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
         assert wrapped.output_size == native.output_size
     custom = BiRNNEncoder(Bidirectional(*custom_pair()))
     encoded = custom(make_input(False, steps=4, batch=2), [4, 1])

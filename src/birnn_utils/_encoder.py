@@ -137,21 +137,20 @@ def _encode(
     batch_dim = 0 if batch_first else 1
     batch, steps = inputs.shape[batch_dim], inputs.shape[1 - batch_dim]
     lens = _encode_lengths(inputs, lengths, mask, batch, steps)
-    if lens is None and steps > 0 and batch > 0:
+    if lens is None and (steps == 0 or batch == 0):
+        lens = inputs.new_zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
+    if isinstance(rnn, Bidirectional):
+        # It packs internally when its modules accept a PackedSequence, and otherwise knows
+        # how to run them on padded input.
+        output, states = rnn(inputs, lens, initial_state)
+    elif lens is None:
         # Every sequence fills T: packing would only copy.
         output, states = rnn(inputs, initial_state)
-        final = final_outputs(output, batch_first=batch_first)
-        lens = torch.full((batch,), steps, dtype=torch.int64, device=inputs.device)
     else:
-        if lens is None:
-            lens = inputs.new_zeros(batch, dtype=torch.int64)
-        if isinstance(rnn, Bidirectional):
-            # It packs internally when its modules accept a PackedSequence, and otherwise
-            # knows how to run them on padded input.
-            output, states = rnn(inputs, lens, initial_state)
-        else:
-            output, states = run_packed(rnn, inputs, lens, initial_state)
-        final = final_outputs(output, lens, batch_first=batch_first)
+        output, states = run_packed(rnn, inputs, lens, initial_state)
+    final = final_outputs(output, lens, batch_first=batch_first)
+    if lens is None:
+        lens = torch.full((batch,), steps, dtype=torch.int64, device=inputs.device)
     if merge != "concat":
         output = merge_directions(*split_directions(output), mode=merge)
     return EncoderOutput(output, final, states, lens)
