@@ -15,6 +15,7 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._reverse import reverse_sequences
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "lengths_to_mask",
     "mask_to_lengths",
     "merge_directions",
+    "reverse_sequences",
     "split_directions",
     "unflatten_states",
     "value_checks",

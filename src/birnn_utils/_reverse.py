@@ -1,0 +1,132 @@
+"""Length-aware reversal of padded and packed sequences.
+
+The backward direction of a bidirectional RNN reads each sequence from its last **valid** step
+back to ``t = 0``. Reproducing it with a unidirectional module, or feeding a model reversed
+inputs, needs each sequence reversed within its own length, with the padding left where it is:
+``Tensor.flip`` reverses the padding into the front instead. :func:`reverse_sequences` is
+TensorFlow's ``tf.reverse_sequence`` for padded Tensors and PackedSequences.
+"""
+
+from __future__ import annotations
+
+from typing import overload
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence
+
+from ._lengths import LengthsLike, as_lengths
+
+__all__ = ["reverse_sequences"]
+
+
+def _reverse_padded(sequences: Tensor, lengths: LengthsLike, batch_first: bool) -> Tensor:
+    time_dim = 1 if batch_first else 0
+    steps, batch = sequences.shape[time_dim], sequences.shape[1 - time_dim]
+    device = sequences.device
+    lens = as_lengths(
+        lengths, batch_size=batch, max_length=steps, device=device, where="reverse_sequences"
+    )
+    time = torch.arange(steps, device=device).unsqueeze(1)
+    rows = torch.arange(batch, device=device)
+    # The step each output step reads, T x B: valid steps mirror, padding maps to itself.
+    source = torch.where(time < lens, lens - 1 - time, time)
+    # One index_select over the flattened (time, batch) rows copies whole feature rows at once.
+    flat = (source + rows * steps).t() if batch_first else source * batch + rows
+    return sequences.flatten(0, 1).index_select(0, flat.reshape(-1)).view(sequences.shape)
+
+
+def _reverse_packed(packed: PackedSequence) -> PackedSequence:
+    batch_sizes = packed.batch_sizes
+    # Computed on the CPU, where batch_sizes lives: sorted sequence b has the length
+    # #{t : batch_sizes[t] > b}, and its step t sits at row starts[t] + b of data.
+    counts = torch.bincount(batch_sizes)
+    lengths = counts.flip(0).cumsum(0).flip(0)[1:]
+    starts = batch_sizes.cumsum(0) - batch_sizes
+    time = torch.repeat_interleave(batch_sizes)
+    rows = torch.arange(time.shape[0]) - starts[time]
+    source = starts[lengths[rows] - 1 - time] + rows
+    return packed._replace(data=packed.data.index_select(0, source.to(packed.data.device)))
+
+
+@overload
+def reverse_sequences(
+    sequences: Tensor, lengths: LengthsLike | None = None, *, batch_first: bool = False
+) -> Tensor: ...
+@overload
+def reverse_sequences(
+    sequences: PackedSequence, lengths: None = None, *, batch_first: bool = False
+) -> PackedSequence: ...
+def reverse_sequences(
+    sequences: Tensor | PackedSequence,
+    lengths: LengthsLike | None = None,
+    *,
+    batch_first: bool = False,
+) -> Tensor | PackedSequence:
+    """Reverse each sequence of a batch in time, within its own length.
+
+    For a padded Tensor with ``lengths``, sequence ``b``'s first ``lengths[b]`` steps are
+    reversed and its padding steps stay exactly where and what they were (the semantics of
+    TensorFlow's ``tf.reverse_sequence``); a length of 0 leaves the sequence unchanged. This is
+    how the backward direction of a bidirectional RNN reads its input, so running a
+    unidirectional RNN on ``reverse_sequences(x, lengths)`` and reversing its output back gives
+    that direction at every valid step. The function is its own inverse and differentiable, and
+    runs as one gather without a Python loop over the batch or time.
+
+    Args:
+        sequences: a padded Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), at least
+            2-D, of any dtype and device; or a ``PackedSequence``.
+        lengths: ``B`` lengths, each in ``[0, T]``: a 1-D integer Tensor (on any device), a list
+            or tuple of ints, or a numpy integer array. ``None`` reverses the whole time
+            dimension (every length is ``T``). Must be ``None`` for a PackedSequence, which
+            carries its own lengths.
+        batch_first: whether a Tensor ``sequences`` is ``B x T x *``. Ignored for a
+            PackedSequence.
+
+    Returns:
+        A new Tensor of the same shape, dtype and device (the input is never modified); or, for
+        a PackedSequence, a PackedSequence with each sequence reversed and the same
+        ``batch_sizes``, ``sorted_indices`` and ``unsorted_indices`` (its data gathered
+        directly, never unpacked).
+
+    Raises:
+        TypeError: if ``sequences`` is neither a Tensor nor a PackedSequence, or ``lengths`` are
+            not integers.
+        ValueError: if a Tensor ``sequences`` has fewer than 2 dimensions, ``lengths`` is not
+            1-D, has not one entry per sequence or (when value checks run) a length outside
+            ``[0, T]``, or ``lengths`` is given with a PackedSequence.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import reverse_sequences
+        >>> x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])  # B x T, zero-padded
+        >>> reverse_sequences(x, [3, 2], batch_first=True)
+        tensor([[3, 2, 1, 0],
+                [5, 4, 0, 0]])
+        >>> from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        >>> packed = pack_padded_sequence(x, [3, 2], batch_first=True)
+        >>> pad_packed_sequence(reverse_sequences(packed), batch_first=True)[0]
+        tensor([[3, 2, 1],
+                [5, 4, 0]])
+    """
+    if isinstance(sequences, PackedSequence):
+        if lengths is not None:
+            raise ValueError(
+                "reverse_sequences: `lengths` must be None for a PackedSequence, which carries "
+                f"its own lengths, got {type(lengths).__name__}"
+            )
+        return _reverse_packed(sequences)
+    if not isinstance(sequences, Tensor):
+        raise TypeError(
+            "reverse_sequences: `sequences` must be a Tensor or a PackedSequence, "
+            f"got {type(sequences).__name__}"
+        )
+    if sequences.dim() < 2:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"reverse_sequences: `sequences` must have at least 2 dimensions ({layout}), "
+            f"got shape {tuple(sequences.shape)}"
+        )
+    if lengths is None:
+        return sequences.flip(1 if batch_first else 0)
+    return _reverse_padded(sequences, lengths, batch_first)

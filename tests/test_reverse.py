@@ -1,0 +1,370 @@
+"""reverse_sequences against per-row flips, unpack -> flip -> repack, and the backward direction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from birnn_utils import reverse_sequences
+
+DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool, torch.complex64]
+
+
+def per_row_reference(x: Tensor, lengths: Sequence[int], batch_first: bool) -> Tensor:
+    """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied."""
+    time_major = x.transpose(0, 1) if batch_first else x
+    out = time_major.clone()
+    for b, n in enumerate(lengths):
+        out[:n, b] = time_major[:n, b].flip(0)
+    return out.transpose(0, 1) if batch_first else out
+
+
+def repack_reference(packed: PackedSequence) -> PackedSequence:
+    """Unpack, flip each row, and pack again in the same order."""
+    padded, lengths = pad_packed_sequence(packed)
+    flipped = per_row_reference(padded, lengths.tolist(), batch_first=False)
+    return pack_padded_sequence(flipped, lengths, enforce_sorted=packed.sorted_indices is None)
+
+
+def distinct_values(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    """Values that tell every element apart (alternating for bool), so a misplaced one shows."""
+    values = torch.arange(1, int(np.prod(shape)) + 1).reshape(tuple(shape))
+    return values % 2 == 0 if dtype == torch.bool else values.to(dtype)
+
+
+def time_major_rows(x: Tensor, batch_first: bool) -> Tensor:
+    return x.transpose(0, 1) if batch_first else x
+
+
+@st.composite
+def padded_cases(draw: st.DrawFn) -> tuple[Tensor, list[int], bool]:
+    steps = draw(st.integers(0, 6))
+    batch = draw(st.integers(0, 5))
+    features = draw(st.lists(st.integers(0, 3), max_size=2))
+    batch_first = draw(st.booleans())
+    lengths = draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
+    shape = [batch, steps, *features] if batch_first else [steps, batch, *features]
+    return distinct_values(shape, draw(st.sampled_from(DTYPES))), lengths, batch_first
+
+
+def as_kind(lengths: list[int], kind: str, device: torch.device) -> Any:
+    if kind == "list":
+        return list(lengths)
+    if kind == "tuple":
+        return tuple(lengths)
+    if kind == "numpy":
+        return np.array(lengths, dtype=np.int32)
+    if kind == "cpu":
+        return torch.tensor(lengths, dtype=torch.int32)
+    return torch.tensor(lengths, dtype=torch.int64, device=device)
+
+
+LENGTH_KINDS = ["list", "tuple", "numpy", "cpu", "device"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=padded_cases(), kind=st.sampled_from(LENGTH_KINDS))
+def test_padded_properties(device: torch.device, case: tuple[Tensor, list[int], bool], kind: str):
+    x, lengths, batch_first = case
+    x = x.to(device)
+    before = x.clone()
+    given_lengths = as_kind(lengths, kind, device)
+
+    out = reverse_sequences(x, given_lengths, batch_first=batch_first)
+
+    assert torch.equal(x, before)
+    assert (out.shape, out.dtype, out.device) == (x.shape, x.dtype, x.device)
+    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    assert torch.equal(reverse_sequences(out, given_lengths, batch_first=batch_first), x)
+    out_rows, x_rows = time_major_rows(out, batch_first), time_major_rows(x, batch_first)
+    for b, n in enumerate(lengths):
+        assert torch.equal(out_rows[n:, b], x_rows[n:, b])
+
+
+@st.composite
+def packed_cases(draw: st.DrawFn) -> tuple[PackedSequence, list[int]]:
+    lengths = draw(st.lists(st.integers(1, 6), min_size=1, max_size=5))
+    enforce_sorted = draw(st.booleans())
+    if enforce_sorted:
+        lengths.sort(reverse=True)
+    features = draw(st.lists(st.integers(1, 3), max_size=2))  # torch cannot pack empty data
+    x = distinct_values([max(lengths), len(lengths), *features], draw(st.sampled_from(DTYPES)))
+    return pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted), lengths
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=packed_cases())
+def test_packed_matches_unpack_flip_repack(
+    device: torch.device, case: tuple[PackedSequence, list[int]]
+):
+    packed, lengths = case
+    packed = packed.to(device)
+    data_before = packed.data.clone()
+
+    out = reverse_sequences(packed)
+
+    assert torch.equal(packed.data, data_before)
+    assert out.batch_sizes is packed.batch_sizes
+    assert out.batch_sizes.device.type == "cpu"
+    assert out.sorted_indices is packed.sorted_indices
+    assert out.unsorted_indices is packed.unsorted_indices
+    assert out.data.device == packed.data.device
+    assert torch.equal(out.data, repack_reference(packed).data)
+    padded, _ = pad_packed_sequence(packed)
+    assert torch.equal(pad_packed_sequence(out)[0], per_row_reference(padded, lengths, False))
+    assert torch.equal(reverse_sequences(out).data, packed.data)
+
+
+EDGES = {
+    "T=1": ([1, 0, 1], 1),
+    "B=1": ([3], 4),
+    "all lengths 0": ([0, 0, 0], 4),
+    "all lengths T": ([4, 4, 4], 4),
+    "unsorted": ([2, 4, 0, 3, 1], 4),
+}
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize(("lengths", "steps"), EDGES.values(), ids=EDGES.keys())
+def test_padded_edges(device: torch.device, lengths: list[int], steps: int, batch_first: bool):
+    batch = len(lengths)
+    shape = (batch, steps, 2) if batch_first else (steps, batch, 2)
+    x = distinct_values(shape, torch.float32).to(device)
+    out = reverse_sequences(x, torch.tensor(lengths), batch_first=batch_first)
+    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    time_dim = 1 if batch_first else 0
+    if set(lengths) <= {0}:
+        assert torch.equal(out, x)
+    if set(lengths) == {steps}:
+        assert torch.equal(out, x.flip(time_dim))
+
+
+PACKED_EDGES = {  # packing needs positive lengths
+    "T=1": [1, 1, 1],
+    "B=1": [3],
+    "all lengths T": [4, 4, 4],
+    "unsorted": [2, 4, 3, 1],
+}
+
+
+@pytest.mark.parametrize("lengths", PACKED_EDGES.values(), ids=PACKED_EDGES.keys())
+def test_packed_edges(device: torch.device, lengths: list[int]):
+    x = distinct_values((max(lengths), len(lengths), 2), torch.float64).to(device)
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    assert torch.equal(reverse_sequences(packed).data, repack_reference(packed).data)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_without_lengths_reverses_the_whole_time_dimension(batch_first: bool):
+    x = distinct_values((3, 4, 2), torch.float32)
+    time_dim = 1 if batch_first else 0
+    out = reverse_sequences(x, batch_first=batch_first)
+    assert torch.equal(out, x.flip(time_dim))
+    full = [x.shape[time_dim]] * x.shape[1 - time_dim]
+    assert torch.equal(out, reverse_sequences(x, full, batch_first=batch_first))
+
+
+def test_lengths_arguments_are_not_modified():
+    x = distinct_values((4, 3), torch.float32)
+    as_list, as_numpy, as_tensor = [1, 4, 0], np.array([1, 4, 0]), torch.tensor([1, 4, 0])
+    for lengths in (as_list, as_numpy, as_tensor):
+        reverse_sequences(x, lengths)
+    assert as_list == [1, 4, 0]
+    assert as_numpy.tolist() == [1, 4, 0]
+    assert as_tensor.tolist() == [1, 4, 0]
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_padded_gradcheck(device: torch.device, batch_first: bool):
+    shape = (3, 4, 2) if batch_first else (4, 3, 2)
+    x = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
+    lengths = torch.tensor([3, 0, 4], device=device)
+    assert torch.autograd.gradcheck(
+        lambda t: reverse_sequences(t, lengths, batch_first=batch_first), (x,)
+    )
+    assert torch.autograd.gradcheck(lambda t: reverse_sequences(t, batch_first=batch_first), (x,))
+
+
+def test_packed_gradcheck(device: torch.device):
+    x = torch.randn(4, 3, 2, dtype=torch.float64, device=device)
+    packed = pack_padded_sequence(x, [2, 4, 1], enforce_sorted=False)
+    data = packed.data.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda d: reverse_sequences(packed._replace(data=d)).data, (data,)
+    )
+
+
+def test_reverse_sequences_accepts_numpy_integer_dtypes():
+    x = distinct_values((4, 2), torch.int64)
+    for dtype in (np.int8, np.uint8, np.int64):
+        out = reverse_sequences(x, np.array([4, 2], dtype=dtype))
+        assert torch.equal(out, per_row_reference(x, [4, 2], False))
+
+
+ERRORS = [
+    ((torch.zeros(3, 2), [1, 4]), ValueError, "`lengths` must be in [0, 3], got max 4"),
+    ((torch.zeros(3, 2), [1, -1]), ValueError, "`lengths` must be in [0, 3], got min -1"),
+    (
+        (torch.zeros(3, 2), [1, 2, 3]),
+        ValueError,
+        "`lengths` must have one entry per sequence (2), got 3",
+    ),
+    (
+        (torch.zeros(3, 2), torch.tensor([[1, 2]])),
+        ValueError,
+        "`lengths` must be 1-D (one length per sequence), got shape (1, 2)",
+    ),
+    (
+        (torch.zeros(3, 2), torch.tensor([1.0, 2.0])),
+        TypeError,
+        "`lengths` must be an integer tensor, got dtype torch.float32",
+    ),
+    ((torch.zeros(3, 2), [1.0, 2]), TypeError, "`lengths` must hold ints, got float, int"),
+    (
+        (torch.zeros(3, 2), np.array([1.5, 2.0])),
+        TypeError,
+        "`lengths` must be an integer array, got dtype float64",
+    ),
+    (
+        (torch.zeros(3, 2), "12"),
+        TypeError,
+        "`lengths` must be a 1-D integer Tensor, a list or tuple of ints, or a numpy integer "
+        "array, got str",
+    ),
+    (
+        (torch.zeros(5), [5]),
+        ValueError,
+        "`sequences` must have at least 2 dimensions (T x B x *), got shape (5,)",
+    ),
+    (
+        (torch.tensor(1.0), None),
+        ValueError,
+        "`sequences` must have at least 2 dimensions (T x B x *), got shape ()",
+    ),
+    (
+        (pack_padded_sequence(torch.zeros(3, 2), [3, 1]), [3, 1]),
+        ValueError,
+        "`lengths` must be None for a PackedSequence, which carries its own lengths, got list",
+    ),
+    (
+        ([[1, 2], [3, 4]], [1, 2]),
+        TypeError,
+        "`sequences` must be a Tensor or a PackedSequence, got list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "error", "message"), ERRORS)
+def test_bad_input_is_rejected_with_a_clear_message(
+    args: tuple[Any, Any], error: type[Exception], message: str
+):
+    with pytest.raises(error, match=re.escape(f"reverse_sequences: {message}")):
+        reverse_sequences(*args)
+
+
+def test_rank_error_names_the_batch_first_layout():
+    with pytest.raises(ValueError, match=re.escape("(B x T x *), got shape (5,)")):
+        reverse_sequences(torch.zeros(5), batch_first=True)
+
+
+def test_lengths_on_the_batch_axis_are_checked_against_t_with_batch_first():
+    x = torch.zeros(2, 3)  # B=2, T=3
+    with pytest.raises(ValueError, match=re.escape("`lengths` must be in [0, 3], got max 4")):
+        reverse_sequences(x, [4, 1], batch_first=True)
+    with pytest.raises(ValueError, match=re.escape("one entry per sequence (2), got 3")):
+        reverse_sequences(x, [1, 1, 1], batch_first=True)
+
+
+def reverse_module(bidirectional: nn.RNNBase) -> nn.RNNBase:
+    """A unidirectional copy of layer 0's backward direction, its ``*_reverse`` params by hand."""
+    kwargs: dict[str, Any] = {
+        "input_size": bidirectional.input_size,
+        "hidden_size": bidirectional.hidden_size,
+        "bias": bidirectional.bias,
+        "batch_first": bidirectional.batch_first,
+    }
+    if isinstance(bidirectional, nn.LSTM):
+        kwargs["proj_size"] = bidirectional.proj_size
+    if isinstance(bidirectional, nn.RNN):
+        kwargs["nonlinearity"] = bidirectional.nonlinearity
+    module = type(bidirectional)(**kwargs)
+    copied = {f"{name}_reverse" for name, _ in module.named_parameters()}
+    assert copied == {n for n, _ in bidirectional.named_parameters() if n.endswith("_reverse")}
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            param.copy_(getattr(bidirectional, f"{name}_reverse"))
+    return module.to(bidirectional.weight_ih_l0)
+
+
+def state_tensors(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
+MODULES = {
+    "GRU": (nn.GRU, {}),
+    "LSTM": (nn.LSTM, {}),
+    "LSTM-proj": (nn.LSTM, {"proj_size": 2}),
+    "RNN-tanh": (nn.RNN, {"nonlinearity": "tanh"}),
+    "RNN-relu": (nn.RNN, {"nonlinearity": "relu"}),
+}
+
+
+@pytest.mark.parametrize("lengths", [[6, 4, 3, 1], [4, 6, 1, 3]], ids=["sorted", "unsorted"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("cls", "extra"), MODULES.values(), ids=MODULES.keys())
+def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
+    device: torch.device,
+    cls: type[nn.RNNBase],
+    extra: dict[str, Any],
+    bias: bool,
+    batch_first: bool,
+    lengths: list[int],
+):
+    torch.manual_seed(0)
+    bidirectional = cls(
+        input_size=3,
+        hidden_size=4,
+        bias=bias,
+        batch_first=batch_first,
+        bidirectional=True,
+        **extra,
+    ).to(device, torch.float64)
+    reverse = reverse_module(bidirectional)
+    steps, batch = max(lengths), len(lengths)
+    shape = (batch, steps, 3) if batch_first else (steps, batch, 3)
+    x = torch.randn(shape, dtype=torch.float64, device=device)
+    enforce_sorted = lengths == sorted(lengths, reverse=True)
+    packed_x = pack_padded_sequence(x, lengths, batch_first, enforce_sorted)
+
+    packed_output, bi_state = bidirectional(packed_x)
+    output, _ = pad_packed_sequence(packed_output, batch_first)
+    h_out = output.shape[-1] // 2
+    backward = time_major_rows(output[..., h_out:], batch_first)
+
+    # Padded: run on the reversed batch, reverse the output back, compare every valid step; the
+    # final state is the reversed-back output at t = 0.
+    padded_output, _ = reverse(reverse_sequences(x, lengths, batch_first=batch_first))
+    padded_back = time_major_rows(
+        reverse_sequences(padded_output, lengths, batch_first=batch_first), batch_first
+    )
+    for b, n in enumerate(lengths):
+        torch.testing.assert_close(padded_back[:n, b], backward[:n, b])
+    torch.testing.assert_close(padded_back[0], state_tensors(bi_state)[0][1])
+
+    # Packed: reverse the PackedSequence itself, in and out, and compare data and full states.
+    reverse_output, reverse_state = reverse(reverse_sequences(packed_x))
+    torch.testing.assert_close(
+        reverse_sequences(reverse_output).data, packed_output.data[..., h_out:]
+    )
+    for bi, uni in zip(state_tensors(bi_state), state_tensors(reverse_state), strict=True):
+        torch.testing.assert_close(uni[0], bi[1])
