@@ -14,6 +14,7 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 
 __version__ = "0.1.0"
 
@@ -23,10 +24,13 @@ __all__ = [
     "MergeMode",
     "State",
     "bridge_states",
+    "extract_forward_module",
+    "extract_reverse_module",
     "final_outputs",
     "final_states",
     "flatten_states",
     "lengths_to_mask",
+    "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
     "split_directions",
