@@ -15,6 +15,7 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._reverse import reverse_sequences
 
 __version__ = "0.1.0"
@@ -26,10 +27,13 @@ __all__ = [
     "State",
     "bridge_states",
     "explain_layout",
+    "extract_forward_module",
+    "extract_reverse_module",
     "final_outputs",
     "final_states",
     "flatten_states",
     "lengths_to_mask",
+    "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
     "reverse_sequences",
