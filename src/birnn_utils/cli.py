@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._demo import format_comparison, format_notebook, run_lstm, run_notebook, run_padded_batch
 from ._equivalence import available_devices, run_checks
@@ -19,24 +19,17 @@ from ._explain import explain_layout, format_layout
 __all__ = ["main"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
 
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,10 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "each layer's reverse module.",
     )
     explain.add_argument("--mode", required=True, choices=["RNN", "GRU", "LSTM"])
-    explain.add_argument("--input-size", required=True, type=_positive)
-    explain.add_argument("--hidden-size", required=True, type=_positive)
-    explain.add_argument("--num-layers", default=1, type=_positive)
-    explain.add_argument("--proj-size", default=0, type=_non_negative, help="LSTM only")
+    explain.add_argument("--input-size", required=True, type=_int_at_least(1))
+    explain.add_argument("--hidden-size", required=True, type=_int_at_least(1))
+    explain.add_argument("--num-layers", default=1, type=_int_at_least(1))
+    explain.add_argument("--proj-size", default=0, type=_int_at_least(0), help="LSTM only")
     explain.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"])
     explain.add_argument("--batch-first", action="store_true")
     explain.add_argument("--json", action="store_true", help="print JSON")
