@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._checks import check_layer
+
 __all__ = ["extract_forward_module", "extract_reverse_module", "make_bidirectional"]
 
 _NATIVE: dict[str, type[nn.RNNBase]] = {
@@ -142,19 +144,11 @@ def _extract(
             f"unidirectional {type(module).__name__}; its only direction is the forward one "
             "(extract_forward_module)"
         )
-    if not isinstance(layer, int) or isinstance(layer, bool):
-        raise TypeError(f"{where}: `layer` must be an int, got {type(layer).__name__}")
-    num_layers = module.num_layers
-    if not -num_layers <= layer < num_layers:
-        raise IndexError(
-            f"{where}: `layer` must be in [{-num_layers}, {num_layers - 1}] for "
-            f"{num_layers} layer(s), got {layer}"
-        )
+    layer = check_layer(layer, module.num_layers, where)
     if not isinstance(share_parameters, bool):
         raise TypeError(
             f"{where}: `share_parameters` must be a bool, got {type(share_parameters).__name__}"
         )
-    layer %= num_layers
     h_out = module.proj_size or module.hidden_size
     directions = 2 if module.bidirectional else 1
     input_size = module.input_size if layer == 0 else directions * h_out
