@@ -1,4 +1,4 @@
-"""The public API: every name in ``__all__`` is importable, documented and has a runnable example."""
+"""The public API: every name in ``__all__`` imports, is documented, has a runnable example."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["value_checks", "value_checks_enabled"]
+__all__ = ["check_layer", "value_checks", "value_checks_enabled"]
 
 _enabled = True
 
@@ -69,3 +69,28 @@ def value_checks(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _enabled = previous
+
+
+def check_layer(layer: object, num_layers: int, where: str) -> int:
+    """Check a ``layer`` argument and return it as an index in ``[0, num_layers)``.
+
+    Args:
+        layer: the user's value; negative values count from the top layer.
+        num_layers: how many layers there are.
+        where: the public function's name, for error messages.
+
+    Returns:
+        ``layer % num_layers``.
+
+    Raises:
+        TypeError: if ``layer`` is not an int.
+        IndexError: if it is outside ``[-num_layers, num_layers - 1]``.
+    """
+    if not isinstance(layer, int) or isinstance(layer, bool):
+        raise TypeError(f"{where}: `layer` must be an int, got {type(layer).__name__}")
+    if not -num_layers <= layer < num_layers:
+        raise IndexError(
+            f"{where}: `layer` must be in [{-num_layers}, {num_layers - 1}] for "
+            f"{num_layers} layer(s), got {layer}"
+        )
+    return layer % num_layers

@@ -1,0 +1,76 @@
+"""Reference implementations for the tests, written from PyTorch's documented semantics alone.
+
+Nothing here imports birnn_utils: these are what the library is compared against.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def flip_rows(x: Tensor, lengths: list[int]) -> Tensor:
+    """Reverse the first ``lengths[b]`` steps of each row of a time-major ``T x B x *`` tensor."""
+    out = x.clone()
+    for b, n in enumerate(lengths):
+        out[:n, b] = x[:n, b].flip(0)
+    return out
+
+
+def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
+    """A one-layer, time-major unidirectional module holding copies of one direction's weights.
+
+    ``suffix`` is ``""`` for the forward direction and ``"_reverse"`` for the backward one, as in
+    the classic notebook's hand assignment of ``weight_ih_l0_reverse`` and friends.
+    """
+    h_out = rnn.proj_size or rnn.hidden_size
+    input_size = rnn.input_size if layer == 0 else 2 * h_out
+    kwargs: dict[str, object] = {"bias": rnn.bias, "dtype": rnn.weight_hh_l0.dtype}
+    if isinstance(rnn, nn.LSTM):
+        kwargs["proj_size"] = rnn.proj_size
+    if type(rnn) is nn.RNN:
+        kwargs["nonlinearity"] = rnn.nonlinearity
+    single = type(rnn)(input_size, rnn.hidden_size, **kwargs)
+    with torch.no_grad():
+        for name, param in single.named_parameters():
+            param.copy_(getattr(rnn, name.replace("_l0", f"_l{layer}") + suffix))
+    return single
+
+
+def reference_run(
+    rnn: nn.RNNBase, x: Tensor, lengths: list[int]
+) -> tuple[Tensor, list[tuple[Tensor, ...]], list[tuple[Tensor, ...]]]:
+    """Run a bidirectional ``rnn`` layer by layer, each direction a separate module, row by row.
+
+    Each row is cut to its length and run on its own, so padding never enters a state.
+
+    Args:
+        rnn: a bidirectional nn.RNN/GRU/LSTM (any ``batch_first``).
+        x: time-major input ``T x B x input_size``.
+        lengths: each row's valid length (>= 1).
+
+    Returns:
+        The top layer's output ``T x B x 2*H_out`` (zeros at padding), and per layer the forward
+        and the backward final states, each a tuple (``(h,)`` or ``(h, c)``) of ``B x H`` tensors.
+    """
+    steps, batch = x.shape[0], x.shape[1]
+    layer_input = x
+    forward_states: list[tuple[Tensor, ...]] = []
+    backward_states: list[tuple[Tensor, ...]] = []
+    for layer in range(rnn.num_layers):
+        forward = unidirectional_copy(rnn, layer, "")
+        backward = unidirectional_copy(rnn, layer, "_reverse")
+        rows_out, rows_fwd, rows_bwd = [], [], []
+        for b, n in enumerate(lengths):
+            row = layer_input[:n, b : b + 1]
+            out_f, state_f = forward(row)
+            out_b, state_b = backward(row.flip(0))
+            out = torch.cat([out_f, out_b.flip(0)], dim=-1)
+            rows_out.append(torch.cat([out, out.new_zeros(steps - n, 1, out.shape[-1])]))
+            rows_fwd.append(state_f if isinstance(state_f, tuple) else (state_f,))
+            rows_bwd.append(state_b if isinstance(state_b, tuple) else (state_b,))
+        layer_input = torch.cat(rows_out, dim=1)
+        forward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_fwd, strict=True)))
+        backward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_bwd, strict=True)))
+        assert layer_input.shape[:2] == (steps, batch)
+    return layer_input, forward_states, backward_states

@@ -1,0 +1,142 @@
+"""explain_layout and ``birnn-utils explain``, checked against real modules."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import birnn_utils
+from birnn_utils import explain_layout
+from birnn_utils.cli import main
+
+
+def build(mode: str, sizes: tuple[int, int, int, int], batch_first: bool) -> nn.RNNBase:
+    input_size, hidden_size, num_layers, proj_size = sizes
+    common = {"num_layers": num_layers, "batch_first": batch_first, "bidirectional": True}
+    if mode == "LSTM":
+        return nn.LSTM(input_size, hidden_size, proj_size=proj_size, **common)
+    return (
+        nn.GRU(input_size, hidden_size, **common)
+        if mode == "GRU"
+        else nn.RNN(input_size, hidden_size, **common)
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    mode=st.sampled_from(["RNN", "GRU", "LSTM"]),
+    input_size=st.integers(1, 4),
+    hidden_size=st.integers(2, 5),
+    num_layers=st.integers(1, 3),
+    project=st.booleans(),
+    batch_first=st.booleans(),
+)
+def test_explanation_matches_a_real_module(
+    mode: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    project: bool,
+    batch_first: bool,
+) -> None:
+    proj_size = 1 if project and mode == "LSTM" else 0
+    info = explain_layout(
+        mode, input_size, hidden_size, num_layers, proj_size, batch_first=batch_first
+    )
+    rnn = build(mode, (input_size, hidden_size, num_layers, proj_size), batch_first)
+    steps, batch = 3, 2
+    shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
+    output, state = rnn(torch.randn(shape))
+    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+
+    seq = "B x T" if batch_first else "T x B"
+    assert info["shapes"]["output"] == f"{seq} x {output.shape[-1]}"
+    assert info["shapes"]["h_n"] == f"{h_n.shape[0]} x B x {h_n.shape[-1]}"
+    if c_n is not None:
+        assert info["shapes"]["c_n"] == f"{c_n.shape[0]} x B x {c_n.shape[-1]}"
+    assert [(p["name"], tuple(p["shape"])) for p in info["parameters"]] == [
+        (name, tuple(p.shape)) for name, p in rnn.named_parameters()
+    ]
+    namespace = {"output": output, "h_n": h_n, "c_n": c_n, **vars(birnn_utils)}
+    for entry in info["slices"]:
+        by_index = eval(entry["index"], namespace)
+        assert torch.equal(eval(entry["reader"], namespace), by_index), entry
+        assert entry["shape"].split(" x ")[-1] == str(by_index.shape[-1])
+    for entry in info["reverse_modules"]:
+        expected = getattr(rnn, f"weight_ih_l{entry['layer']}_reverse").shape[1]
+        assert entry["input_size"] == expected
+
+
+def test_explain_command_prints_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["explain", "--mode", "LSTM", "--input-size", "3", "--hidden-size", "4"]
+    assert main([*argv, "--num-layers", "2", "--proj-size", "2"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"h_n\[3\] +1 +backward +B x 2 +final_states\(h_n, layer=1\)\.backward", text)
+    assert "weight_hr_l1_reverse" in text
+    assert main([*argv, "--json", "--batch-first"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["shapes"]["output"] == "B x T x 8"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "explain",
+                "--mode",
+                "LSTM",
+                "--input-size",
+                "3",
+                "--hidden-size",
+                "4",
+                "--proj-size",
+                "4",
+            ],
+            "`proj_size` (=4) must be smaller than `hidden_size` (=4)",
+        ),
+        (
+            [
+                "explain",
+                "--mode",
+                "GRU",
+                "--input-size",
+                "3",
+                "--hidden-size",
+                "4",
+                "--proj-size",
+                "2",
+            ],
+            "`proj_size` is only for LSTM, got 2 for GRU",
+        ),
+        (
+            ["explain", "--mode", "GRU", "--input-size", "0", "--hidden-size", "4"],
+            "expected an integer >= 1, got 0",
+        ),
+        (
+            ["explain", "--mode", "CNN", "--input-size", "1", "--hidden-size", "4"],
+            "invalid choice: 'CNN'",
+        ),
+        (["explain", "--mode", "GRU"], "the following arguments are required"),
+    ],
+)
+def test_explain_rejects_bad_arguments(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_explain_layout_errors() -> None:
+    with pytest.raises(ValueError, match="`mode` must be 'RNN', 'GRU' or 'LSTM', got 'lstm'"):
+        explain_layout("lstm", 3, 4)
+    with pytest.raises(TypeError, match="`hidden_size` must be an int, got float"):
+        explain_layout("GRU", 3, 4.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`nonlinearity` must be 'tanh' or 'relu', got 'gelu'"):
+        explain_layout("RNN", 3, 4, nonlinearity="gelu")
