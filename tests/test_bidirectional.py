@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from birnn_utils import Bidirectional, BiRNNEncoder, Directions, run_packed
+from birnn_utils import Bidirectional, BiRNNEncoder, Directions, make_bidirectional, run_packed
 
 DTYPE = torch.float64
 
@@ -132,6 +132,31 @@ def test_equals_native_bidirectional(
     output, state = run_stack(bi, x, None, h_0)
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(state, leaves(expected_state))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_equals_make_bidirectional_of_the_same_modules(kind: str, batch_first: bool) -> None:
+    forward, backward = (
+        make_rnn(kind, batch_first=batch_first),
+        make_rnn(kind, batch_first=batch_first),
+    )
+    with torch.no_grad():
+        for param in backward.parameters():
+            param.normal_()
+    native = make_bidirectional(forward, backward)
+    wrapper = Bidirectional(forward, backward)
+    x = make_input(batch_first, steps=5, batch=3)
+    lengths = torch.tensor([2, 5, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    expected_packed, expected_state = native(packed)
+    output, state = wrapper(packed)
+    torch.testing.assert_close(output.data, expected_packed.data)
+    torch.testing.assert_close(native_layout(state), leaves(expected_state))
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=5)
+    output, state = wrapper(x, lengths)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(native_layout(state), leaves(expected_state))
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
