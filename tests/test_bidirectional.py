@@ -211,6 +211,22 @@ def test_merge_modes(merge: str | None) -> None:
         torch.testing.assert_close(data_of(output), MERGED[merge](native[..., :4], native[..., 4:]))
 
 
+def test_run_packed_with_unmerged_outputs_and_all_empty_batches() -> None:
+    bi = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(bi, 0), merge=None)
+    x = make_input(False, steps=4, batch=3)
+    expected, _ = run_packed(bi, x, [4, 0, 2])
+    output, _ = run_packed(wrapper, x, [4, 0, 2])
+    assert isinstance(output, Directions)
+    torch.testing.assert_close(tuple(output), (expected[..., :4], expected[..., 4:]))
+
+    output, state = run_packed(wrapper, x, [0, 0, 0])
+    zeros = torch.zeros(4, 3, 4, dtype=DTYPE)
+    torch.testing.assert_close(tuple(output), (zeros, zeros))
+    assert [h.shape for h in native_layout(state)] == [(2, 3, 4), (2, 3, 4)]
+    assert not any(h.any() for h in native_layout(state))
+
+
 class LayerNormGRU(nn.Module):
     """A unidirectional GRU with layer-normalised gates, one step at a time (``T x B x F``)."""
 
