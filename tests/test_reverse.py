@@ -368,3 +368,13 @@ def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
     )
     for bi, uni in zip(state_tensors(bi_state), state_tensors(reverse_state), strict=True):
         torch.testing.assert_close(uni[0], bi[1])
+
+
+def test_compiles_without_graph_breaks():
+    padded = torch.compile(reverse_sequences, fullgraph=True, backend="aot_eager")
+    packed = torch.compile(lambda p: reverse_sequences(p).data, fullgraph=True, backend="aot_eager")
+    x = distinct_values((3, 4, 2), torch.float32)
+    expected = per_row_reference(x, [4, 1, 0], batch_first=True)
+    assert torch.equal(padded(x, torch.tensor([4, 1, 0]), batch_first=True), expected)
+    packed_x = pack_padded_sequence(x, [4, 1, 3], batch_first=True, enforce_sorted=False)
+    assert torch.equal(packed(packed_x), repack_reference(packed_x).data)

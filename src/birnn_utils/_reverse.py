@@ -38,14 +38,16 @@ def _reverse_padded(sequences: Tensor, lengths: LengthsLike, batch_first: bool) 
 
 def _reverse_packed(packed: PackedSequence) -> PackedSequence:
     batch_sizes = packed.batch_sizes
-    # Computed on the CPU, where batch_sizes lives: sorted sequence b has the length
-    # #{t : batch_sizes[t] > b}, and its step t sits at row starts[t] + b of data.
+    # Computed on the CPU, where batch_sizes lives. Sorted sequence b is present at the steps
+    # with batch_sizes[t] > b, so its length is a suffix sum of the histogram of batch_sizes;
+    # its step t sits at row starts[t] + b of data.
+    # index_select, not tensor[index]: advanced indexing costs several times more on the CPU.
     counts = torch.bincount(batch_sizes)
-    lengths = counts.flip(0).cumsum(0).flip(0)[1:]
+    last_step = counts.flip(0).cumsum(0).flip(0)[1:] - 1
     starts = batch_sizes.cumsum(0) - batch_sizes
     time = torch.repeat_interleave(batch_sizes)
-    rows = torch.arange(time.shape[0]) - starts[time]
-    source = starts[lengths[rows] - 1 - time] + rows
+    rows = torch.arange(time.shape[0]) - starts.index_select(0, time)
+    source = starts.index_select(0, last_step.index_select(0, rows) - time) + rows
     return packed._replace(data=packed.data.index_select(0, source.to(packed.data.device)))
 
 
