@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from birnn_utils._demo import format_notebook, run_notebook
+from birnn_utils import _equivalence
+from birnn_utils._demo import format_notebook, run_lstm, run_notebook, run_padded_batch
 from birnn_utils.cli import main
 
 
@@ -40,3 +43,71 @@ def test_python_dash_m_exits_zero() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "findings hold" in done.stdout
+
+
+def test_demo_covers_lstm_and_padded_batch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM c_n, backward row" in out
+    assert "padded batch, lengths [5, 3, 2]" in out
+    assert out.rstrip().endswith("all checks hold")
+
+
+def test_padded_batch_contrast_shows_the_naive_flip_is_wrong() -> None:
+    comparisons, naive_error = run_padded_batch()
+    assert all(comparison.holds for comparison in comparisons)
+    assert naive_error > 1e-3
+
+
+def test_lstm_demo_compares_h_and_c() -> None:
+    comparisons = run_lstm(seed=3)
+    assert [c.title for c in comparisons][1:] == [
+        "LSTM h_n, backward row",
+        "LSTM c_n, backward row",
+    ]
+    assert all(c.holds for c in comparisons)
+
+
+def test_check_command_passes_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM_PROJ c_n" in out
+    assert out.rstrip().endswith("17 passed, 0 failed")
+    assert main(["check", "--device", "cpu", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["name"].split()[0] for row in rows} == {
+        "RNN_TANH",
+        "RNN_RELU",
+        "GRU",
+        "LSTM",
+        "LSTM_PROJ",
+    }
+    assert all(row["passed"] and row["max_error"] <= row["tolerance"] for row in rows)
+
+
+def test_check_detects_a_wrong_layout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Skip the reversal: the rebuilt backward direction then reads the input forwards.
+    monkeypatch.setattr(_equivalence, "reverse_sequences", lambda sequences: sequences)
+    assert main(["check", "--device", "cpu"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_check_rejects_an_unavailable_device(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--device", "cuda"]) == 2
+    assert "device 'cuda' is not available here (available: cpu" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cudnn_lays_out_bidirectional_rnns_as_documented() -> None:
+    results = _equivalence.run_checks(["cuda"])
+    failed = [result for result in results if not result.passed]
+    assert not failed, failed
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["demo", "--help"], ["explain", "--help"], ["check", "--help"]):
+        assert main(argv) == 0
+        assert "usage: birnn-utils" in capsys.readouterr().out

@@ -1,6 +1,8 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
+from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
+from ._encoder import BiRNNEncoder, EncoderOutput
 from ._explain import explain_layout
 from ._layout import (
     Directions,
@@ -15,24 +17,33 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
+from ._packed import run_packed
 from ._reverse import reverse_sequences
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BiRNNEncoder",
+    "Bidirectional",
     "Directions",
+    "EncoderOutput",
     "LengthsLike",
     "MergeMode",
     "State",
     "bridge_states",
     "explain_layout",
+    "extract_forward_module",
+    "extract_reverse_module",
     "final_outputs",
     "final_states",
     "flatten_states",
     "lengths_to_mask",
+    "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
     "reverse_sequences",
+    "run_packed",
     "split_directions",
     "unflatten_states",
     "value_checks",

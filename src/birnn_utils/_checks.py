@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-__all__ = ["format_shape", "jit_tracing", "value_checks", "value_checks_enabled"]
+__all__ = ["check_layer", "format_shape", "jit_tracing", "value_checks", "value_checks_enabled"]
 
 _enabled = True
 
@@ -88,3 +88,31 @@ def value_checks(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _enabled = previous
+
+
+def check_layer(layer: int, num_layers: int, where: str) -> int:
+    """Check a ``layer`` argument and return it as an index in ``[0, num_layers)``.
+
+    Typed ``int`` for TorchScript (final_states' core calls it), checked for callers that pass
+    anything else.
+
+    Args:
+        layer: the user's value; negative values count from the top layer.
+        num_layers: how many layers there are.
+        where: the public function's name, for error messages.
+
+    Returns:
+        ``layer % num_layers``.
+
+    Raises:
+        TypeError: if ``layer`` is not an int.
+        IndexError: if it is outside ``[-num_layers, num_layers - 1]``.
+    """
+    if not isinstance(layer, int) or isinstance(layer, bool):
+        raise TypeError(f"{where}: `layer` must be an int, got {type(layer).__name__}")
+    if not -num_layers <= layer < num_layers:
+        raise IndexError(
+            f"{where}: `layer` must be in [{-num_layers}, {num_layers - 1}] for "
+            f"{num_layers} layer(s), got {layer}"
+        )
+    return layer % num_layers

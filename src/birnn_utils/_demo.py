@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._layout import final_states, split_directions
+from ._lengths import lengths_to_mask
+from ._modules import extract_reverse_module
+from ._reverse import reverse_sequences
 
-__all__ = ["NotebookResult", "run_notebook"]
+__all__ = [
+    "Comparison",
+    "NotebookResult",
+    "format_comparison",
+    "format_notebook",
+    "quiet_projection_notice",
+    "run_lstm",
+    "run_notebook",
+    "run_padded_batch",
+]
+
+
+@contextmanager
+def quiet_projection_notice() -> Iterator[None]:
+    """Silence torch's CPU notice that oneDNN does not run LSTMs with ``proj_size``.
+
+    The notice says which kernel runs, not that a result is wrong; the command's output is
+    clearer without it.
+
+    Yields:
+        Nothing; the notice is filtered inside the block.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        yield
 
 
 class NotebookResult(NamedTuple):
@@ -115,4 +146,149 @@ def format_notebook(result: NotebookResult) -> str:
         "",
         "findings hold" if result.holds else "FINDINGS DO NOT HOLD",
     ]
+    return "\n".join(lines)
+
+
+class Comparison(NamedTuple):
+    """One side-by-side comparison of the demo.
+
+    Attributes:
+        title: what is compared.
+        left_label: the column read from the bidirectional module.
+        right_label: the column computed another way.
+        left: the first column, shape ``(n,)``.
+        right: the second column, shape ``(n,)``.
+        max_diff: largest absolute difference of the two columns.
+    """
+
+    title: str
+    left_label: str
+    right_label: str
+    left: Tensor
+    right: Tensor
+    max_diff: float
+
+    @property
+    def holds(self) -> bool:
+        """Whether the columns agree to float32 round-off (1e-6)."""
+        return self.max_diff <= 1e-6
+
+
+def _compare(title: str, labels: tuple[str, str], left: Tensor, right: Tensor) -> Comparison:
+    left, right = left.reshape(-1), right.reshape(-1)
+    diff = float((left - right).abs().max())
+    return Comparison(title, labels[0], labels[1], left, right, diff)
+
+
+def run_lstm(seed: int = 0) -> list[Comparison]:
+    """The notebook's two findings for ``nn.LSTM(1, 3, proj_size=1, bidirectional=True)``.
+
+    The reverse module comes from :func:`extract_reverse_module` (which carries
+    ``weight_hr_l0_reverse`` too); ``c_n``'s backward row is compared as well.
+
+    Args:
+        seed: the seed for the input and the weights.
+
+    Returns:
+        Three comparisons: the backward half of the output, ``h_n[1]`` and ``c_n[1]``.
+
+    Example:
+        >>> from birnn_utils._demo import run_lstm
+        >>> all(c.holds for c in run_lstm())
+        True
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        lstm = nn.LSTM(input_size=1, hidden_size=3, proj_size=1, bidirectional=True)
+        x = torch.randn(5, 1, 1)
+    reverse = extract_reverse_module(lstm)
+    with torch.no_grad(), quiet_projection_notice():
+        output, (h_n, c_n) = lstm(x)
+        reverse_output, (reverse_h, reverse_c) = reverse(x.flip(0))
+    backward = split_directions(output).backward
+    h_pair, c_pair = final_states((h_n, c_n))
+    return [
+        _compare(
+            "LSTM output, backward half",
+            ("output[t, 0, 1]", "reverse_output[T-1-t]"),
+            backward,
+            reverse_output.flip(0),
+        ),
+        _compare("LSTM h_n, backward row", ("h_n[1]", "reverse h_n"), h_pair.backward, reverse_h),
+        _compare("LSTM c_n, backward row", ("c_n[1]", "reverse c_n"), c_pair.backward, reverse_c),
+    ]
+
+
+def run_padded_batch(seed: int = 0) -> tuple[list[Comparison], float]:
+    """The findings for a padded batch of mixed lengths, run packed through a biGRU.
+
+    The reverse module reads ``reverse_sequences(x, lengths)``; its output, reversed back within
+    the lengths, equals the backward half at every valid step, and its final state is ``h_n[1]``.
+    Flipping the whole padded tensor instead feeds padding into the backward state.
+
+    Args:
+        seed: the seed for the input and the weights.
+
+    Returns:
+        The comparisons (valid steps of the backward half, final states) and the largest error
+        of the naive whole-tensor flip at valid steps, for contrast.
+
+    Example:
+        >>> from birnn_utils._demo import run_padded_batch
+        >>> comparisons, naive_error = run_padded_batch()
+        >>> all(c.holds for c in comparisons), naive_error > 1e-3
+        (True, True)
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gru = nn.GRU(input_size=1, hidden_size=1, bidirectional=True)
+        x = torch.randn(5, 3, 1)
+    lengths = torch.tensor([5, 3, 2])
+    x = x * lengths_to_mask(lengths, 5).t().unsqueeze(-1)  # zero padding, as a loader gives
+    reverse = extract_reverse_module(gru)
+    valid = lengths_to_mask(lengths, 5).t()
+    with torch.no_grad():
+        packed_out, h_n = gru(pack_padded_sequence(x, lengths, enforce_sorted=False))
+        output, _ = pad_packed_sequence(packed_out, total_length=5)
+        reverse_output, reverse_h = reverse(
+            pack_padded_sequence(reverse_sequences(x, lengths), lengths, enforce_sorted=False)
+        )
+        reverse_padded, _ = pad_packed_sequence(reverse_output, total_length=5)
+        naive_output, _ = reverse(x.flip(0))
+    backward = split_directions(output).backward[..., 0]
+    aligned = reverse_sequences(reverse_padded, lengths)[..., 0]
+    naive = naive_output.flip(0)[..., 0]
+    comparisons = [
+        _compare(
+            "padded batch, lengths [5, 3, 2]: backward half at valid steps",
+            ("output[t, b, 1]", "reversed back"),
+            backward[valid],
+            aligned[valid],
+        ),
+        _compare(
+            "padded batch: backward final states",
+            ("h_n[1]", "reverse h_n"),
+            final_states(h_n).backward,
+            reverse_h,
+        ),
+    ]
+    return comparisons, float((backward[valid] - naive[valid]).abs().max())
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """A comparison as a small table with its largest difference.
+
+    Args:
+        comparison: one of :func:`run_lstm`'s or :func:`run_padded_batch`'s results.
+
+    Returns:
+        Lines of text.
+    """
+    lines = [
+        comparison.title,
+        f"  {comparison.left_label:>22}   {comparison.right_label:>22}",
+    ]
+    for a, b in zip(comparison.left.tolist(), comparison.right.tolist(), strict=True):
+        lines.append(f"  {a:>22.6f}   {b:>22.6f}")
+    lines.append(f"  max |difference|: {comparison.max_diff:.3g}")
     return "\n".join(lines)

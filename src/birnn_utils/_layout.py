@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import format_shape, value_checks_enabled
+from ._checks import check_layer, format_shape, value_checks_enabled
 from ._lengths import LengthsLike, check_lengths, lengths_tensor
 
 __all__ = [
@@ -333,14 +333,7 @@ def flatten_states(states: State) -> State:
 
 def _layer_pair(h_n: Tensor, layer: int) -> tuple[Tensor, Tensor]:
     layers = _unflatten(h_n, "final_states")
-    num_layers = layers.shape[0]
-    if not isinstance(layer, int) or isinstance(layer, bool):
-        raise TypeError(f"final_states: `layer` must be an int, got {type(layer).__name__}")
-    if not -num_layers <= layer < num_layers:
-        raise IndexError(
-            f"final_states: `layer` must be in [{-num_layers}, {num_layers - 1}] for "
-            f"{num_layers} layer(s), got {layer}"
-        )
+    layer = check_layer(layer, layers.shape[0], "final_states")
     return layers[layer, 0], layers[layer, 1]
 
 

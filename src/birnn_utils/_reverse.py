@@ -45,8 +45,9 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
 
 def _reverse_packed(packed: PackedSequence) -> PackedSequence:
     batch_sizes = packed.batch_sizes
-    # Computed on the CPU, where batch_sizes lives: sorted sequence b has the length
-    # #{t : batch_sizes[t] > b}, and its step t sits at row starts[t] + b of data.
+    # Computed on the CPU, where batch_sizes lives. Sorted sequence b is present at the steps
+    # with batch_sizes[t] > b, so its length is a suffix sum of the histogram of batch_sizes;
+    # its step t sits at row starts[t] + b of data.
     # index_select, not tensor[index]: advanced indexing costs several times more on the CPU.
     counts = torch.bincount(batch_sizes)
     last_step = counts.flip(0).cumsum(0).flip(0)[1:] - 1

@@ -10,32 +10,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ._demo import format_notebook, run_notebook
+from ._demo import format_comparison, format_notebook, run_lstm, run_notebook, run_padded_batch
+from ._equivalence import available_devices, run_checks
 from ._explain import explain_layout, format_layout
 
 __all__ = ["main"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
 
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,14 +52,56 @@ def _parser() -> argparse.ArgumentParser:
         "each layer's reverse module.",
     )
     explain.add_argument("--mode", required=True, choices=["RNN", "GRU", "LSTM"])
-    explain.add_argument("--input-size", required=True, type=_positive)
-    explain.add_argument("--hidden-size", required=True, type=_positive)
-    explain.add_argument("--num-layers", default=1, type=_positive)
-    explain.add_argument("--proj-size", default=0, type=_non_negative, help="LSTM only")
+    explain.add_argument("--input-size", required=True, type=_int_at_least(1))
+    explain.add_argument("--hidden-size", required=True, type=_int_at_least(1))
+    explain.add_argument("--num-layers", default=1, type=_int_at_least(1))
+    explain.add_argument("--proj-size", default=0, type=_int_at_least(0), help="LSTM only")
     explain.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"])
     explain.add_argument("--batch-first", action="store_true")
     explain.add_argument("--json", action="store_true", help="print JSON")
+    check = commands.add_parser(
+        "check",
+        help="run the equivalence checks on each available device",
+        description="Rebuild 2-layer bidirectional RNN, GRU, LSTM and LSTM-with-projection "
+        "modules from their per-direction modules on a packed batch of mixed lengths, compare "
+        "with the native module, and print a pass/fail table with the max error per check. "
+        "Exit code 1 if any check fails.",
+    )
+    check.add_argument(
+        "--device",
+        default="all",
+        choices=["cpu", "cuda", "mps", "all"],
+        help="where to run (default: all available devices)",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    available = available_devices()
+    if args.device != "all" and args.device not in available:
+        print(
+            f"birnn-utils check: error: device {args.device!r} is not available here "
+            f"(available: {', '.join(available)})",
+            file=sys.stderr,
+        )
+        return 2
+    results = run_checks(available if args.device == "all" else [args.device])
+    if args.json:
+        rows = [{**result._asdict(), "passed": result.passed} for result in results]
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(result.name) for result in results)
+        print(f"{'device':<7} {'check':<{width}}  {'max error':>10}  {'tolerance':>9}  result")
+        for result in results:
+            verdict = "pass" if result.passed else "FAIL"
+            print(
+                f"{result.device:<7} {result.name:<{width}}  {result.max_error:>10.3g}  "
+                f"{result.tolerance:>9.0e}  {verdict}"
+            )
+        failed = sum(not result.passed for result in results)
+        print(f"{len(results) - failed} passed, {failed} failed")
+    return 0 if all(result.passed for result in results) else 1
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -87,9 +123,22 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _demo() -> int:
-    result = run_notebook()
-    print(format_notebook(result))
-    return 0 if result.holds else 1
+    notebook = run_notebook()
+    print(format_notebook(notebook))
+    comparisons = run_lstm()
+    padded, naive_error = run_padded_batch()
+    comparisons += padded
+    for comparison in comparisons:
+        print()
+        print(format_comparison(comparison))
+    print(
+        f"\nFor contrast, flipping the whole padded tensor instead of each sequence within its "
+        f"length\nlets padding into the backward direction: max |difference| {naive_error:.3g} "
+        "at valid steps."
+    )
+    holds = notebook.holds and all(comparison.holds for comparison in comparisons)
+    print("\nall checks hold" if holds else "\nSOME CHECKS FAIL")
+    return 0 if holds else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(stop.code or 0)
     if args.command == "explain":
         return _explain(args)
+    if args.command == "check":
+        return _check(args)
     return _demo()
 
 

@@ -1,0 +1,166 @@
+"""Time Bidirectional against the native biGRU, and run_packed against hand-written packing.
+
+Run from the repository root (with birnn_utils installed or on PYTHONPATH):
+
+    python benchmarks/bench_wrapper.py --threads 1
+
+Prints a Markdown table of ratios, all measured in this one run, float32 forward passes, on the
+CPU and, when present, on CUDA. Each time is the fastest block (mean of a block of runs) of
+torch.utils.benchmark's blocked_autorange over several rounds; the rounds interleave the
+candidates so that load from other processes hits them alike, and the minimum drops its spikes.
+torch.utils.benchmark synchronises the accelerator around every measurement.
+
+Targets (issue 5): ``Bidirectional(nn.GRU)`` <= 1.15x the time of the native bidirectional
+``nn.GRU`` with the same weights; ``run_packed`` <= 1.05x the time of hand-written
+``pack_padded_sequence -> rnn -> pad_packed_sequence``. The row with empty sequences has no
+target: hand-written packing cannot take them, so its baseline runs the same batch with no row
+emptied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.benchmark import Timer
+
+from birnn_utils import Bidirectional, run_packed
+
+CASES = [(50, 32, 64, 128), (100, 64, 128, 256)]  # (T, B, input size, hidden size)
+
+
+def best_ms(
+    candidates: dict[str, Callable[[], object]], rounds: int, min_run_time: float
+) -> dict[str, float]:
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            best[name] = min(best[name], *timer.blocked_autorange(min_run_time=min_run_time).times)
+    return {name: seconds * 1e3 for name, seconds in best.items()}
+
+
+def wrapper_like(native: nn.GRU) -> Bidirectional:
+    """Two unidirectional GRUs holding copies of the native module's two directions."""
+    pair = []
+    for suffix in ("", "_reverse"):
+        uni = nn.GRU(native.input_size, native.hidden_size, device=native.weight_ih_l0.device)
+        with torch.no_grad():
+            for name, param in uni.named_parameters():
+                param.copy_(getattr(native, name + suffix))
+        pair.append(uni)
+    return Bidirectional(*pair)
+
+
+def hand_written(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    output, h_n = rnn(packed)
+    return pad_packed_sequence(output, total_length=x.shape[0])[0], h_n
+
+
+Row = tuple[str, str, str, dict[str, float], float | None]
+
+
+def measure(device: torch.device, case: tuple[int, int, int, int], args: argparse.Namespace):
+    steps, batch, features, hidden = case
+    generator = torch.Generator().manual_seed(0)
+    native = nn.GRU(features, hidden, bidirectional=True).to(device)
+    wrapper = wrapper_like(native)
+    x = torch.randn(steps, batch, features, generator=generator).to(device)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=generator)  # unsorted, CPU
+    with_empty = lengths.masked_fill(torch.arange(batch) % 8 == 0, 0)
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+
+    torch.testing.assert_close(wrapper(x)[0], native(x)[0])
+    torch.testing.assert_close(wrapper(packed)[0].data, native(packed)[0].data)
+    torch.testing.assert_close(
+        run_packed(native, x, lengths)[0], hand_written(native, x, lengths)[0]
+    )
+
+    rows: list[Row] = []
+    name = f"T={steps} B={batch} F={features} H={hidden}"
+    with torch.no_grad():
+        for what, ours, theirs in (
+            ("padded", lambda: wrapper(x), lambda: native(x)),
+            ("packed", lambda: wrapper(packed), lambda: native(packed)),
+            (
+                "padded + lengths",
+                lambda: wrapper(x, lengths),
+                lambda: hand_written(native, x, lengths),
+            ),
+        ):
+            ms = best_ms({"ours": ours, "theirs": theirs}, args.rounds, args.min_run_time)
+            rows.append((name, "Bidirectional(GRU) vs native biGRU", what, ms, 1.15))
+        ms = best_ms(
+            {
+                "ours": lambda: run_packed(native, x, lengths),
+                "theirs": lambda: hand_written(native, x, lengths),
+            },
+            args.rounds,
+            args.min_run_time,
+        )
+        rows.append((name, "run_packed vs pack -> rnn -> pad", "1 <= lengths <= T", ms, 1.05))
+        ms = best_ms(
+            {
+                "ours": lambda: run_packed(native, x, with_empty),
+                "theirs": lambda: hand_written(native, x, lengths),
+            },
+            args.rounds,
+            args.min_run_time,
+        )
+        rows.append(
+            (
+                name,
+                "run_packed vs pack -> rnn -> pad",
+                "1/8 of rows empty (baseline: none)",
+                ms,
+                None,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (min taken)")
+    parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ", end="")
+    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    if torch.cuda.is_available():
+        print(f"CUDA device: {torch.cuda.get_device_name()}")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print()
+    print("| device | case | comparison | input | ours | baseline | ratio (target) |")
+    print("|---|---|---|---|---:|---:|---:|")
+    for device in devices:
+        for case in CASES:
+            for name, comparison, what, ms, target in measure(device, case, args):
+                ratio = ms["ours"] / ms["theirs"]
+                goal = (
+                    ""
+                    if target is None
+                    else f" (<= {target:g}x{'' if ratio <= target else ', MISSED'})"
+                )
+                print(
+                    f"| {device.type} | {name} | {comparison} | {what} | {ms['ours']:.3f} ms "
+                    f"| {ms['theirs']:.3f} ms | {ratio:.3f}x{goal} |"
+                )
+    print()
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()

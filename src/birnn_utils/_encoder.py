@@ -1,0 +1,266 @@
+"""A ready bidirectional encoder: lengths or mask in, per-step and final features out."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ._bidirectional import Bidirectional
+from ._layout import (
+    _MERGE_MODES,
+    Directions,
+    MergeMode,
+    State,
+    bridge_states,
+    final_outputs,
+    flatten_states,
+    merge_directions,
+    split_directions,
+)
+from ._lengths import LengthsLike, as_lengths, mask_to_lengths
+from ._packed import _tree_map, run_packed
+
+__all__ = ["BiRNNEncoder", "EncoderOutput"]
+
+
+class EncoderOutput(NamedTuple):
+    """What :class:`BiRNNEncoder` returns, in the caller's batch order.
+
+    Attributes:
+        outputs: per-step features ``T x B x F`` (``B x T x F`` with ``batch_first``), zeros at
+            padding, the two directions merged by the encoder's ``merge`` (``F`` is its
+            ``output_size``; ``"stack"`` gives ``... x 2 x H_out``).
+        final: ``Directions(forward, backward)``, each ``B x H_out``: the top layer's final
+            states, the forward one at each sequence's last valid step and the backward one at
+            ``t = 0``; zeros for a sequence of length 0. ``torch.cat(final, -1)`` is the usual
+            classifier feature.
+        states: the module's own final state, ``h_n`` or ``(h_n, c_n)`` (for a
+            :class:`~birnn_utils.Bidirectional`, its ``Directions`` of states).
+        lengths: int64 ``(B,)`` on the inputs' device.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import BiRNNEncoder
+        >>> encoder = BiRNNEncoder(torch.nn.GRU(3, 4, bidirectional=True))
+        >>> encoded = encoder(torch.randn(5, 2, 3), lengths=[5, 3])
+        >>> encoded.outputs.shape, torch.cat(encoded.final, -1).shape, encoded.lengths
+        (torch.Size([5, 2, 8]), torch.Size([2, 8]), tensor([5, 3]))
+    """
+
+    outputs: Tensor
+    final: Directions
+    states: Any
+    lengths: Tensor
+
+
+def _check_rnn(rnn: nn.Module) -> None:
+    if isinstance(rnn, Bidirectional):
+        if rnn.merge != "concat":
+            raise ValueError(
+                "BiRNNEncoder: a Bidirectional `rnn` must have merge='concat', got "
+                f"{rnn.merge!r}: set the merge mode on BiRNNEncoder instead"
+            )
+        return
+    if not isinstance(rnn, nn.RNNBase):
+        raise TypeError(
+            "BiRNNEncoder: `rnn` must be a bidirectional nn.RNN, nn.GRU or nn.LSTM, or a "
+            f"Bidirectional, got {type(rnn).__name__}"
+        )
+    if not rnn.bidirectional:
+        raise ValueError(
+            "BiRNNEncoder: `rnn` must be bidirectional, got a unidirectional "
+            f"{type(rnn).__name__}: build it with bidirectional=True"
+        )
+
+
+def _h_out(rnn: nn.Module) -> int:
+    module = rnn.forward_module if isinstance(rnn, Bidirectional) else rnn
+    size = getattr(module, "proj_size", 0) or getattr(module, "hidden_size", None)
+    if not isinstance(size, int):
+        raise TypeError(
+            f"BiRNNEncoder.output_size: cannot tell the output width of a {type(module).__name__}"
+            ": it has no int `hidden_size` (or `proj_size`)"
+        )
+    return size
+
+
+def _encode_lengths(
+    inputs: Tensor, lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int
+) -> Tensor | None:
+    """The lengths the caller gave, directly or as a mask, on the inputs' device."""
+    if mask is None:
+        if lengths is None:
+            return None
+        return as_lengths(
+            lengths,
+            batch_size=batch,
+            max_length=steps,
+            device=inputs.device,
+            where="BiRNNEncoder",
+        )
+    if lengths is not None:
+        raise ValueError("BiRNNEncoder: pass `lengths` or `mask`, not both")
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"BiRNNEncoder: `mask` must be a bool Tensor, got {got}")
+    if mask.shape != (batch, steps):
+        raise ValueError(
+            f"BiRNNEncoder: `mask` must be B x T = {(batch, steps)} (True at valid steps), "
+            f"got shape {tuple(mask.shape)}"
+        )
+    try:
+        found = mask_to_lengths(mask)
+    except ValueError as error:
+        raise ValueError(f"BiRNNEncoder: {error}") from None
+    return found.to(inputs.device)
+
+
+def _encode(
+    rnn: nn.Module,
+    inputs: Tensor,
+    lengths: LengthsLike | None,
+    mask: Tensor | None,
+    initial_state: Any,
+    merge: str,
+) -> EncoderOutput:
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"BiRNNEncoder: `inputs` must be a Tensor, got {type(inputs).__name__}")
+    batch_first = bool(getattr(rnn, "batch_first", False))
+    if inputs.dim() != 3:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"BiRNNEncoder: `inputs` must be 3-D ({layout}, batch_first={batch_first}), "
+            f"got shape {tuple(inputs.shape)}"
+        )
+    batch_dim = 0 if batch_first else 1
+    batch, steps = inputs.shape[batch_dim], inputs.shape[1 - batch_dim]
+    lens = _encode_lengths(inputs, lengths, mask, batch, steps)
+    if lens is None and (steps == 0 or batch == 0):
+        lens = inputs.new_zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
+    if isinstance(rnn, Bidirectional):
+        # It packs internally when its modules accept a PackedSequence, and otherwise knows
+        # how to run them on padded input.
+        output, states = rnn(inputs, lens, initial_state)
+    elif lens is None:
+        # Every sequence fills T: packing would only copy.
+        output, states = rnn(inputs, initial_state)
+    else:
+        output, states = run_packed(rnn, inputs, lens, initial_state)
+    final = final_outputs(output, lens, batch_first=batch_first)
+    if lens is None:
+        lens = torch.full((batch,), steps, dtype=torch.int64, device=inputs.device)
+    if merge != "concat":
+        output = merge_directions(*split_directions(output), mode=merge)
+    return EncoderOutput(output, final, states, lens)
+
+
+class BiRNNEncoder(nn.Module):
+    """A bidirectional RNN encoder that takes lengths or a mask and returns ready features.
+
+    It wraps the usual encoder code: pack (unsorted lengths and empty sequences allowed), run,
+    unpack to the input's ``T``, read each sequence's final features at the right steps, and
+    merge the two directions, returning everything in the caller's batch order.
+
+    Args:
+        rnn: a bidirectional ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (any ``num_layers``,
+            ``proj_size``, ``batch_first``), or a :class:`~birnn_utils.Bidirectional` with
+            ``merge="concat"`` (its modules' states must have the batch on dim 1, as ``h_n``
+            has, for sequences of length 0 and for :meth:`bridge`).
+        merge: how :attr:`EncoderOutput.outputs` combines the directions, one of the modes of
+            :func:`~birnn_utils.merge_directions`: ``"concat"``, ``"sum"``, ``"mean"``,
+            ``"mul"``, ``"stack"``.
+
+    Raises:
+        TypeError: if ``rnn`` is not one of the modules above.
+        ValueError: if ``rnn`` is unidirectional, a Bidirectional that does not concatenate,
+            or ``merge`` is unknown.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import BiRNNEncoder
+        >>> lstm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+        >>> encoder = BiRNNEncoder(lstm, merge="sum")
+        >>> mask = torch.tensor([[True, True, False], [False, False, False]])
+        >>> encoded = encoder(torch.randn(2, 3, 3), mask=mask)
+        >>> encoded.outputs.shape, encoder.output_size, encoded.lengths
+        (torch.Size([2, 3, 4]), 4, tensor([2, 0]))
+        >>> bool(torch.cat(encoded.final, -1)[1].eq(0).all())  # the empty sequence
+        True
+        >>> h_0, c_0 = encoder.bridge(encoded)  # a 2-layer decoder of hidden size 8
+        >>> h_0.shape
+        torch.Size([2, 2, 8])
+    """
+
+    def __init__(self, rnn: nn.Module, *, merge: MergeMode | str = "concat") -> None:
+        super().__init__()
+        _check_rnn(rnn)
+        if merge not in _MERGE_MODES:
+            raise ValueError(
+                f"BiRNNEncoder: `merge` must be one of {', '.join(map(repr, _MERGE_MODES))}, "
+                f"got {merge!r}"
+            )
+        self.rnn = rnn
+        self.merge = merge
+
+    @property
+    def output_size(self) -> int:
+        """``F``, the width of the merged per-step features: ``2 * H_out`` for ``"concat"``,
+        ``H_out`` otherwise (``"stack"`` adds a dimension of 2 before it)."""
+        h_out = _h_out(self.rnn)
+        return 2 * h_out if self.merge == "concat" else h_out
+
+    def forward(
+        self,
+        inputs: Tensor,
+        lengths: LengthsLike | None = None,
+        *,
+        mask: Tensor | None = None,
+        initial_state: Any = None,
+    ) -> EncoderOutput:
+        """Encode right-padded sequences.
+
+        Args:
+            inputs: Tensor ``T x B x *`` (``B x T x *`` with the module's ``batch_first``).
+            lengths: ``B`` valid lengths in ``[0, T]`` (1-D integer Tensor, list/tuple of ints
+                or numpy array), any order; or ``None``.
+            mask: bool ``B x T``, ``True`` at valid steps and right-padded; or ``None``. Pass
+                ``lengths`` or ``mask``, or neither for sequences that all fill ``T``.
+            initial_state: the module's initial state in the caller's batch order, or ``None``.
+
+        Returns:
+            An :class:`EncoderOutput`.
+
+        Raises:
+            TypeError: for ``inputs`` that are not a Tensor, a ``mask`` that is not bool, or
+                ``lengths`` that are not integers.
+            ValueError: for ``inputs`` that are not 3-D, both ``lengths`` and ``mask``, a mask
+                of the wrong shape or not right-padded, or lengths out of range.
+        """
+        return _encode(self.rnn, inputs, lengths, mask, initial_state, self.merge)
+
+    def bridge(self, encoded: EncoderOutput, mode: str = "concat") -> State:
+        """The initial state of a unidirectional decoder, from an encoding's final states.
+
+        Args:
+            encoded: what :meth:`forward` returned.
+            mode: see :func:`~birnn_utils.bridge_states`: ``"concat"`` (the decoder's hidden
+                size is ``2 * H_out``), ``"sum"`` or ``"mean"``.
+
+        Returns:
+            ``h_0`` ``num_layers x B x H``, or ``(h_0, c_0)`` for an LSTM. For a
+            :class:`~birnn_utils.Bidirectional` of unidirectional modules, each layer's
+            forward and backward states are combined the same way.
+        """
+        states: State = encoded.states
+        if isinstance(states, Directions):
+            # A Bidirectional's states: interleave them into the native layer-major layout.
+            states = _tree_map(
+                lambda forward, backward: flatten_states(torch.stack([forward, backward], 1)),
+                states.forward,
+                states.backward,
+                where="BiRNNEncoder.bridge",
+                name="encoded.states",
+            )
+        return bridge_states(states, mode)

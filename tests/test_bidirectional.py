@@ -1,0 +1,418 @@
+"""Bidirectional against native bidirectional modules with the same weights, and a custom RNN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from birnn_utils import Bidirectional, BiRNNEncoder, Directions, make_bidirectional, run_packed
+
+DTYPE = torch.float64
+
+KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+    "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
+    "gru": (nn.GRU, {}),
+    "lstm": (nn.LSTM, {}),
+    "lstm_proj": (nn.LSTM, {"proj_size": 2}),
+}
+
+
+def make_rnn(kind: str, **kwargs: Any) -> nn.RNNBase:
+    cls, extra = KINDS[kind]
+    torch.manual_seed(0)
+    return cls(input_size=3, hidden_size=4, dtype=DTYPE, **extra, **kwargs)
+
+
+def directions_of(bi: nn.RNNBase, layer: int) -> tuple[nn.RNNBase, nn.RNNBase]:
+    """Single-layer unidirectional modules holding copies of one layer's two directions."""
+    input_size = bi.input_size if layer == 0 else 2 * (bi.proj_size or bi.hidden_size)
+    extra: dict[str, Any] = {}
+    if isinstance(bi, nn.RNN):
+        extra["nonlinearity"] = bi.nonlinearity
+    if isinstance(bi, nn.LSTM):
+        extra["proj_size"] = bi.proj_size
+    pair = []
+    for suffix in ("", "_reverse"):
+        uni = type(bi)(
+            input_size,
+            bi.hidden_size,
+            bias=bi.bias,
+            batch_first=bi.batch_first,
+            dtype=DTYPE,
+            **extra,
+        )
+        with torch.no_grad():
+            for name, param in uni.named_parameters():
+                param.copy_(getattr(bi, name.replace("_l0", f"_l{layer}") + suffix))
+        pair.append(uni)
+    return pair[0], pair[1]
+
+
+def leaves(state: Any) -> list[Tensor]:
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def as_state(parts: list[Tensor]) -> Any:
+    return tuple(parts) if len(parts) == 2 else parts[0]
+
+
+def native_layout(state: Directions) -> list[Tensor]:
+    """A single-layer wrapper's Directions of states as native ``(2, B, H)`` tensors."""
+    pairs = zip(leaves(state.forward), leaves(state.backward), strict=True)
+    return [torch.cat([forward, backward]) for forward, backward in pairs]
+
+
+def initial_of(h_0: Any, layer: int) -> Directions:
+    """One layer's rows of a native ``h_0`` as a wrapper's Directions of initial states."""
+    return Directions(
+        *(as_state([h[2 * layer + d : 2 * layer + d + 1] for h in leaves(h_0)]) for d in (0, 1))
+    )
+
+
+def run_stack(
+    bi: nn.RNNBase, x: Tensor | PackedSequence, lengths: Tensor | None, h_0: Any
+) -> tuple[Any, list[Tensor]]:
+    """A native multi-layer bidirectional module rebuilt as a stack of single-layer wrappers."""
+    finals = []
+    for layer in range(bi.num_layers):
+        x, state = Bidirectional(*directions_of(bi, layer))(x, lengths, initial_of(h_0, layer))
+        finals.append(native_layout(state))
+    return x, [torch.cat(parts) for parts in zip(*finals, strict=True)]
+
+
+def random_state(bi: nn.RNNBase, batch: int) -> Any:
+    gen = torch.Generator().manual_seed(3)
+    rows = bi.num_layers * 2
+    shapes = [(rows, batch, bi.proj_size or bi.hidden_size)]
+    if isinstance(bi, nn.LSTM):
+        shapes.append((rows, batch, bi.hidden_size))
+    return as_state([torch.randn(s, generator=gen, dtype=DTYPE) for s in shapes])
+
+
+def make_input(batch_first: bool, steps: int, batch: int, features: int = 3) -> Tensor:
+    gen = torch.Generator().manual_seed(1)
+    shape = (batch, steps, features) if batch_first else (steps, batch, features)
+    return torch.randn(shape, generator=gen, dtype=DTYPE)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_equals_native_bidirectional(
+    kind: str, num_layers: int, batch_first: bool, bias: bool
+) -> None:
+    bi = make_rnn(
+        kind, num_layers=num_layers, bidirectional=True, batch_first=batch_first, bias=bias
+    )
+    x = make_input(batch_first, steps=6, batch=4)
+    lengths = torch.tensor([4, 6, 1, 3])  # unsorted
+    h_0 = random_state(bi, 4)
+
+    packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    expected_packed, expected_state = bi(packed, h_0)
+    output, state = run_stack(bi, packed, None, h_0)
+    assert isinstance(output, PackedSequence)
+    torch.testing.assert_close(output.data, expected_packed.data)
+    assert torch.equal(output.batch_sizes, expected_packed.batch_sizes)
+    assert torch.equal(output.unsorted_indices, expected_packed.unsorted_indices)
+    torch.testing.assert_close(state, leaves(expected_state))
+
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=6)
+    output, state = run_stack(bi, x, lengths, h_0)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(state, leaves(expected_state))
+
+    expected, expected_state = bi(x, h_0)
+    output, state = run_stack(bi, x, None, h_0)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(state, leaves(expected_state))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_equals_make_bidirectional_of_the_same_modules(kind: str, batch_first: bool) -> None:
+    forward, backward = (
+        make_rnn(kind, batch_first=batch_first),
+        make_rnn(kind, batch_first=batch_first),
+    )
+    with torch.no_grad():
+        for param in backward.parameters():
+            param.normal_()
+    native = make_bidirectional(forward, backward)
+    wrapper = Bidirectional(forward, backward)
+    x = make_input(batch_first, steps=5, batch=3)
+    lengths = torch.tensor([2, 5, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    expected_packed, expected_state = native(packed)
+    output, state = wrapper(packed)
+    torch.testing.assert_close(output.data, expected_packed.data)
+    torch.testing.assert_close(native_layout(state), leaves(expected_state))
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=5)
+    output, state = wrapper(x, lengths)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(native_layout(state), leaves(expected_state))
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
+def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
+    bi = make_rnn(kind, bidirectional=True, batch_first=True)
+    wrapper = Bidirectional(*directions_of(bi, 0))
+    x = make_input(True, steps=5, batch=3)
+    h_0 = random_state(bi, 3)
+    kept = [0, 2]
+    expected_packed, expected_state = bi(
+        pack_padded_sequence(x[kept], [3, 5], batch_first=True, enforce_sorted=False),
+        as_state([h[:, kept] for h in leaves(h_0)]),
+    )
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=5)
+    for output, state in (
+        wrapper(x, [3, 0, 5], initial_of(h_0, 0)),
+        run_packed(wrapper, x, [3, 0, 5], initial_of(h_0, 0)),
+    ):
+        assert not output[1].any()
+        torch.testing.assert_close(output[kept], expected)
+        state = native_layout(state)
+        torch.testing.assert_close([h[:, kept] for h in state], leaves(expected_state))
+        assert all(torch.equal(h[:, 1], h0[:, 1]) for h, h0 in zip(state, leaves(h_0), strict=True))
+
+
+MERGED = {
+    "concat": lambda f, b: torch.cat([f, b], -1),
+    "sum": lambda f, b: f + b,
+    "mean": lambda f, b: (f + b) / 2,
+    "mul": lambda f, b: f * b,
+    "stack": lambda f, b: torch.stack([f, b], -2),
+    None: lambda f, b: Directions(f, b),
+}
+
+
+def data_of(output: Any) -> Any:
+    if isinstance(output, Directions):
+        return Directions(*map(data_of, output))
+    return output.data if isinstance(output, PackedSequence) else output
+
+
+@pytest.mark.parametrize("merge", sorted(MERGED, key=str))
+def test_merge_modes(merge: str | None) -> None:
+    bi = make_rnn("gru", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(bi, 0), merge=merge)
+    x = make_input(False, steps=4, batch=3)
+    packed = pack_padded_sequence(x, [2, 4, 3], enforce_sorted=False)
+    for given in (x, packed):
+        native = data_of(bi(given)[0])
+        output, _ = wrapper(given)
+        assert isinstance(data_of(output), Directions) == (merge is None)
+        torch.testing.assert_close(data_of(output), MERGED[merge](native[..., :4], native[..., 4:]))
+
+
+def test_run_packed_with_unmerged_outputs_and_all_empty_batches() -> None:
+    bi = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(bi, 0), merge=None)
+    x = make_input(False, steps=4, batch=3)
+    expected, _ = run_packed(bi, x, [4, 0, 2])
+    output, _ = run_packed(wrapper, x, [4, 0, 2])
+    assert isinstance(output, Directions)
+    torch.testing.assert_close(tuple(output), (expected[..., :4], expected[..., 4:]))
+
+    output, state = run_packed(wrapper, x, [0, 0, 0])
+    zeros = torch.zeros(4, 3, 4, dtype=DTYPE)
+    torch.testing.assert_close(tuple(output), (zeros, zeros))
+    assert [h.shape for h in native_layout(state)] == [(2, 3, 4), (2, 3, 4)]
+    assert not any(h.any() for h in native_layout(state))
+
+
+class LayerNormGRU(nn.Module):
+    """A unidirectional GRU with layer-normalised gates, one step at a time (``T x B x F``)."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.ih = nn.Linear(input_size, 3 * hidden_size, dtype=DTYPE)
+        self.hh = nn.Linear(hidden_size, 3 * hidden_size, bias=False, dtype=DTYPE)
+        self.norm_ih = nn.LayerNorm(3 * hidden_size, dtype=DTYPE)
+        self.norm_hh = nn.LayerNorm(3 * hidden_size, dtype=DTYPE)
+
+    def forward(self, input: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = input.new_zeros(input.shape[1], self.hidden_size) if state is None else state[0]
+        outputs = []
+        for x in input.unbind(0):
+            ir, iz, in_ = self.norm_ih(self.ih(x)).chunk(3, -1)
+            hr, hz, hn = self.norm_hh(self.hh(h)).chunk(3, -1)
+            r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+            h = (1 - z) * torch.tanh(in_ + r * hn) + z * h
+            outputs.append(h)
+        return torch.stack(outputs), h.unsqueeze(0)
+
+
+def custom_pair() -> tuple[LayerNormGRU, LayerNormGRU]:
+    torch.manual_seed(5)
+    return LayerNormGRU(3, 2), LayerNormGRU(3, 2)
+
+
+def test_custom_module_matches_per_sequence_runs() -> None:
+    forward, backward = custom_pair()
+    wrapper = Bidirectional(forward, backward)
+    x = make_input(False, steps=5, batch=4)
+    lengths = [3, 5, 0, 1]
+    output, state = wrapper(x, lengths)
+    for b, n in enumerate(lengths):
+        assert torch.equal(output[n:, b], torch.zeros(5 - n, 4, dtype=DTYPE))
+        if n == 0:
+            continue
+        row = x[:n, b : b + 1]
+        forward_out, forward_h = forward(row)
+        backward_out, backward_h = backward(row.flip(0))
+        torch.testing.assert_close(
+            output[:n, b], torch.cat([forward_out, backward_out.flip(0)], -1)[:, 0]
+        )
+        if n == 5:  # only a sequence that fills T has no padding in its final states
+            torch.testing.assert_close(state.forward[:, b], forward_h[:, 0])
+            torch.testing.assert_close(state.backward[:, b], backward_h[:, 0])
+
+    full, full_state = wrapper(x)
+    forward_out, forward_h = forward(x)
+    backward_out, backward_h = backward(x.flip(0))
+    torch.testing.assert_close(full, torch.cat([forward_out, backward_out.flip(0)], -1))
+    torch.testing.assert_close(tuple(full_state), (forward_h, backward_h))
+
+
+def test_custom_module_gradients_reach_both_directions() -> None:
+    wrapper = Bidirectional(*custom_pair())
+    x = make_input(False, steps=3, batch=2).requires_grad_()
+    output, _ = wrapper(x, [3, 2])
+    output.pow(2).sum().backward()
+    for module in (wrapper.forward_module, wrapper.backward_module):
+        for name, param in module.named_parameters():
+            assert param.grad is not None, name
+            assert param.grad.abs().sum() > 0, name
+    assert torch.autograd.gradcheck(lambda x: wrapper(x, [3, 2])[0], (x,))
+
+
+def test_gradcheck_native_packed_path() -> None:
+    bi = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(bi, 0))
+    x = make_input(False, steps=3, batch=3).requires_grad_()
+
+    def fn(x: Tensor) -> tuple[Tensor, ...]:
+        output, state = wrapper(x, [2, 0, 3])
+        return output, *native_layout(state)
+
+    assert torch.autograd.gradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("make", [lambda: make_rnn("lstm_proj"), lambda: custom_pair()[0]])
+def test_backward_none_is_a_reinitialised_copy(make: Any) -> None:
+    forward = make()
+    before = {k: v.clone() for k, v in forward.state_dict().items()}
+    wrapper = Bidirectional(forward)
+    copy = wrapper.backward_module
+    assert type(copy) is type(forward)
+    assert copy is not forward
+    after = forward.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    weights = [k for k in before if "weight" in k and "norm" not in k]
+    assert weights
+    assert all(not torch.equal(copy.state_dict()[k], before[k]) for k in weights)
+    assert all(a is not b for a, b in zip(copy.parameters(), forward.parameters(), strict=True))
+
+
+def test_encoder_accepts_a_wrapper() -> None:
+    bi = make_rnn("lstm", bidirectional=True, batch_first=True)
+    wrapper = Bidirectional(*directions_of(bi, 0))
+    x = make_input(True, steps=4, batch=3)
+    for merge in ("concat", "mean"):
+        native, wrapped = BiRNNEncoder(bi, merge=merge), BiRNNEncoder(wrapper, merge=merge)
+        expected, got = native(x, [4, 0, 2]), wrapped(x, [4, 0, 2])
+        torch.testing.assert_close(got.outputs, expected.outputs)
+        torch.testing.assert_close(tuple(got.final), tuple(expected.final))
+        torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
+        torch.testing.assert_close(wrapped.bridge(got), native.bridge(expected))
+        h_0 = random_state(bi, 3)
+        expected = native(x, initial_state=h_0)
+        got = wrapped(x, initial_state=initial_of(h_0, 0))
+        torch.testing.assert_close(got.outputs, expected.outputs)
+        torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
+        assert wrapped.output_size == native.output_size
+    custom = BiRNNEncoder(Bidirectional(*custom_pair()))
+    encoded = custom(make_input(False, steps=4, batch=2), [4, 1])
+    assert encoded.outputs.shape == (4, 2, custom.output_size)
+    torch.testing.assert_close(
+        tuple(encoded.final), (encoded.outputs[[3, 0], [0, 1], :2], encoded.outputs[0, :, 2:])
+    )
+
+
+def test_does_not_mutate_arguments() -> None:
+    bi = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(bi, 0))
+    x = make_input(False, steps=4, batch=3)
+    lengths = torch.tensor([2, 0, 4])
+    h_0 = random_state(bi, 3)
+    initial = initial_of(h_0, 0)
+    copies = [t.clone() for t in (x, lengths, *leaves(h_0))]
+    wrapper(x, lengths, initial)
+    wrapper(x, None, initial)
+    wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), None, initial)
+    originals = (x, lengths, *leaves(h_0))
+    assert all(torch.equal(a, b) for a, b in zip(originals, copies, strict=True))
+
+
+def test_bad_arguments() -> None:
+    gru = make_rnn("gru")
+    wrapper = Bidirectional(gru, make_rnn("gru"))
+    x = make_input(False, steps=3, batch=2)
+    with pytest.raises(
+        TypeError, match=r"Bidirectional: `forward` must be an nn.Module .* got builtin_function"
+    ):
+        Bidirectional(torch.tanh)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError,
+        match=r"Bidirectional: `backward` must be unidirectional, got a bidirectional GRU",
+    ):
+        Bidirectional(gru, make_rnn("gru", bidirectional=True))
+    with pytest.raises(
+        ValueError, match=r"Bidirectional: .* the same batch_first, got False and True"
+    ):
+        Bidirectional(gru, make_rnn("gru", batch_first=True))
+    with pytest.raises(
+        ValueError, match=r"Bidirectional: `merge` must be one of .* or None, got 'max'"
+    ):
+        Bidirectional(gru, merge="max")
+
+    class Bare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(1))
+
+    with pytest.raises(
+        ValueError, match=r"Bidirectional: cannot re-initialise a copy of `forward` \(Bare\)"
+    ):
+        Bidirectional(Bare())
+    with pytest.raises(TypeError, match=r"Bidirectional: `initial_state` must be a Directions"):
+        wrapper(x, None, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"Bidirectional: `input` must be a Tensor or a PackedSequence, got list"
+    ):
+        wrapper([1.0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"Bidirectional: `input` must be 3-D \(T x B x \*"):
+        wrapper(x[:, 0])
+    with pytest.raises(
+        ValueError, match=r"Bidirectional: `lengths` must be None for a PackedSequence"
+    ):
+        wrapper(pack_padded_sequence(x, [3, 2]), [3, 2])
+    for module in (wrapper, Bidirectional(*custom_pair())):
+        with pytest.raises(
+            ValueError, match=r"Bidirectional: `lengths` must be in \[0, 3\], got max 4"
+        ):
+            module(x, [4, 1])
+        with pytest.raises(ValueError, match=r"Bidirectional: `lengths` must have one entry per"):
+            module(x, [1])
+    with pytest.raises(
+        ValueError, match=r"BiRNNEncoder: a Bidirectional `rnn` must have merge='concat'"
+    ):
+        BiRNNEncoder(Bidirectional(gru, merge="sum"))

@@ -1,0 +1,204 @@
+"""run_packed against the native modules run one sequence at a time, and hand-written packing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from birnn_utils import run_packed, value_checks
+
+DTYPE = torch.float64
+
+# (class, keyword arguments): every kind of native recurrent layer.
+KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+    "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
+    "gru": (nn.GRU, {}),
+    "lstm": (nn.LSTM, {}),
+    "lstm_proj": (nn.LSTM, {"proj_size": 2}),
+}
+
+
+def make_rnn(kind: str, **kwargs: Any) -> nn.RNNBase:
+    cls, extra = KINDS[kind]
+    torch.manual_seed(0)
+    return cls(input_size=3, hidden_size=4, dtype=DTYPE, **extra, **kwargs)
+
+
+def state_shapes(rnn: nn.RNNBase, batch: int) -> list[tuple[int, ...]]:
+    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
+    h_out = rnn.proj_size or rnn.hidden_size
+    if isinstance(rnn, nn.LSTM):
+        return [(rows, batch, h_out), (rows, batch, rnn.hidden_size)]
+    return [(rows, batch, h_out)]
+
+
+def as_state(parts: list[Tensor]) -> Any:
+    return tuple(parts) if len(parts) == 2 else parts[0]
+
+
+def leaves(state: Any) -> list[Tensor]:
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def reference(
+    rnn: nn.RNNBase, x: Tensor, lengths: list[int], h_0: list[Tensor] | None
+) -> tuple[Tensor, list[Tensor]]:
+    """Each sequence on its own, unpadded; a sequence of length 0 keeps zeros and its h_0."""
+    time_major = x.transpose(0, 1) if rnn.batch_first else x
+    steps, batch = time_major.shape[:2]
+    width = (rnn.proj_size or rnn.hidden_size) * (2 if rnn.bidirectional else 1)
+    output = torch.zeros(steps, batch, width, dtype=x.dtype)
+    if h_0 is None:
+        h_0 = [torch.zeros(shape, dtype=x.dtype) for shape in state_shapes(rnn, batch)]
+    finals = [h.clone() for h in h_0]
+    for b, n in enumerate(lengths):
+        if n == 0:
+            continue
+        row = time_major[:n, b : b + 1]
+        if rnn.batch_first:
+            row = row.transpose(0, 1)
+        out, state = rnn(row, as_state([h[:, b : b + 1] for h in h_0]))
+        output[:n, b] = (out.transpose(0, 1) if rnn.batch_first else out)[:, 0]
+        for final, part in zip(finals, leaves(state), strict=True):
+            final[:, b] = part[:, 0]
+    return (output.transpose(0, 1) if rnn.batch_first else output), finals
+
+
+def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    shape = (batch, steps, 3) if rnn.batch_first else (steps, batch, 3)
+    return torch.randn(shape, generator=gen, dtype=DTYPE)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_native_rows(
+    kind: str, num_layers: int, bidirectional: bool, batch_first: bool, bias: bool
+) -> None:
+    rnn = make_rnn(
+        kind, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias
+    )
+    lengths = [3, 0, 5, 1]  # unsorted, with an empty sequence
+    x = make_input(rnn, steps=6, batch=4)
+    gen = torch.Generator().manual_seed(2)
+    h_0 = [torch.randn(shape, generator=gen, dtype=DTYPE) for shape in state_shapes(rnn, 4)]
+    for initial in (None, h_0):
+        output, state = run_packed(rnn, x, lengths, None if initial is None else as_state(initial))
+        expected_output, expected_state = reference(rnn, x, lengths, initial)
+        torch.testing.assert_close(output, expected_output)
+        torch.testing.assert_close(leaves(state), expected_state)
+        assert isinstance(state, tuple) == isinstance(rnn, nn.LSTM)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_equals_hand_written_pack_run_pad(kind: str, batch_first: bool) -> None:
+    rnn = make_rnn(kind, num_layers=2, bidirectional=True, batch_first=batch_first)
+    x = make_input(rnn, steps=7, batch=3)  # T=7 is longer than every sequence
+    lengths = torch.tensor([2, 6, 4])
+    packed_out, expected_state = rnn(
+        pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    )
+    expected, _ = pad_packed_sequence(packed_out, batch_first=batch_first, total_length=7)
+    output, state = run_packed(rnn, x, lengths)
+    assert torch.equal(output, expected)
+    assert all(
+        torch.equal(a, b) for a, b in zip(leaves(state), leaves(expected_state), strict=True)
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 4), min_size=0, max_size=5),
+    extra_steps=st.integers(0, 2),
+    batch_first=st.booleans(),
+    lstm=st.booleans(),
+)
+def test_any_lengths(lengths: list[int], extra_steps: int, batch_first: bool, lstm: bool) -> None:
+    rnn = make_rnn("lstm_proj" if lstm else "gru", bidirectional=True, batch_first=batch_first)
+    steps = max(lengths, default=0) + extra_steps
+    x = make_input(rnn, steps=steps, batch=len(lengths))
+    output, state = run_packed(rnn, x, np.array(lengths, dtype=np.int32))
+    expected_output, expected_state = reference(rnn, x, lengths, None)
+    torch.testing.assert_close(output, expected_output)
+    torch.testing.assert_close(leaves(state), expected_state)
+
+
+def test_all_empty_keeps_initial_state_and_gradient() -> None:
+    rnn = make_rnn("lstm_proj", num_layers=2, bidirectional=True)
+    x = make_input(rnn, steps=3, batch=2)
+    h_0 = [torch.randn(s, dtype=DTYPE, requires_grad=True) for s in state_shapes(rnn, 2)]
+    output, (h_n, c_n) = run_packed(rnn, x, [0, 0], tuple(h_0))
+    assert output.shape == (3, 2, 4)
+    assert not output.any()
+    assert torch.equal(h_n, h_0[0])
+    assert torch.equal(c_n, h_0[1])
+    (h_n.sum() + c_n.sum()).backward()
+    assert all(torch.equal(h.grad, torch.ones_like(h)) for h in h_0)  # type: ignore[arg-type]
+
+
+def test_empty_time_axis() -> None:
+    rnn = make_rnn("gru", num_layers=2, batch_first=True)
+    output, h_n = run_packed(rnn, make_input(rnn, steps=0, batch=3), [0, 0, 0])
+    assert output.shape == (3, 0, 4)
+    assert torch.equal(h_n, torch.zeros(2, 3, 4, dtype=DTYPE))
+
+
+def test_gradcheck_with_empty_rows() -> None:
+    rnn = make_rnn("lstm", bidirectional=True)
+    x = make_input(rnn, steps=3, batch=3).requires_grad_()
+    h_0, c_0 = (torch.randn(s, dtype=DTYPE, requires_grad=True) for s in state_shapes(rnn, 3))
+
+    def fn(x: Tensor, h_0: Tensor, c_0: Tensor) -> tuple[Tensor, ...]:
+        output, (h_n, c_n) = run_packed(rnn, x, [2, 0, 3], (h_0, c_0))
+        return output, h_n, c_n
+
+    assert torch.autograd.gradcheck(fn, (x, h_0, c_0))
+
+
+def test_lengths_on_any_container_and_value_checks_off() -> None:
+    rnn = make_rnn("gru")
+    x = make_input(rnn, steps=4, batch=3)
+    expected, _ = run_packed(rnn, x, torch.tensor([4, 0, 2]))
+    for lengths in ([4, 0, 2], (4, 0, 2), np.array([4, 0, 2]), torch.tensor([4, 0, 2]).int()):
+        torch.testing.assert_close(run_packed(rnn, x, lengths)[0], expected)
+    with value_checks(False):
+        torch.testing.assert_close(run_packed(rnn, x, [4, 0, 2])[0], expected)
+
+
+def test_does_not_mutate_arguments() -> None:
+    rnn = make_rnn("lstm", bidirectional=True)
+    x = make_input(rnn, steps=4, batch=3)
+    lengths = torch.tensor([1, 0, 4])
+    h_0 = tuple(torch.randn(s, dtype=DTYPE) for s in state_shapes(rnn, 3))
+    copies = [t.clone() for t in (x, lengths, *h_0)]
+    run_packed(rnn, x, lengths, h_0)
+    assert all(torch.equal(a, b) for a, b in zip((x, lengths, *h_0), copies, strict=True))
+
+
+def test_bad_input() -> None:
+    rnn = make_rnn("gru", batch_first=True)
+    x = make_input(rnn, steps=4, batch=2)
+    with pytest.raises(TypeError, match=r"run_packed: `input` must be a Tensor, got list"):
+        run_packed(rnn, [[1.0]], [1])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"run_packed: `input` must be 3-D \(B x T x \*"):
+        run_packed(rnn, x[0], [1, 2])
+    with pytest.raises(ValueError, match=r"run_packed: `lengths` must have one entry per seq"):
+        run_packed(rnn, x, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"run_packed: `lengths` must be in \[0, 4\], got max 5"):
+        run_packed(rnn, x, [1, 5])
+    with pytest.raises(TypeError, match=r"run_packed: `lengths` must be an integer tensor"):
+        run_packed(rnn, x, torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"run_packed: `initial_state` must be a Tensor or a"):
+        run_packed(rnn, x, [0, 2], initial_state=[torch.zeros(1, 2, 4)])
