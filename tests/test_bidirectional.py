@@ -44,6 +44,7 @@ def directions_of(bi: nn.RNNBase, layer: int) -> tuple[nn.RNNBase, nn.RNNBase]:
             bias=bi.bias,
             batch_first=bi.batch_first,
             dtype=DTYPE,
+            device=bi.weight_hh_l0.device,
             **extra,
         )
         with torch.no_grad():
@@ -91,13 +92,17 @@ def random_state(bi: nn.RNNBase, batch: int) -> Any:
     shapes = [(rows, batch, bi.proj_size or bi.hidden_size)]
     if isinstance(bi, nn.LSTM):
         shapes.append((rows, batch, bi.hidden_size))
-    return as_state([torch.randn(s, generator=gen, dtype=DTYPE) for s in shapes])
+    device = bi.weight_hh_l0.device
+    return as_state([torch.randn(s, generator=gen, dtype=DTYPE).to(device) for s in shapes])
 
 
-def make_input(batch_first: bool, steps: int, batch: int, features: int = 3) -> Tensor:
+def make_input(
+    batch_first: bool, steps: int, batch: int, features: int = 3, device: str = "cpu"
+) -> Tensor:
+    """Drawn on the CPU, so the same on every device."""
     gen = torch.Generator().manual_seed(1)
     shape = (batch, steps, features) if batch_first else (steps, batch, features)
-    return torch.randn(shape, generator=gen, dtype=DTYPE)
+    return torch.randn(shape, generator=gen, dtype=DTYPE).to(device)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -105,12 +110,17 @@ def make_input(batch_first: bool, steps: int, batch: int, features: int = 3) -> 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_equals_native_bidirectional(
-    kind: str, num_layers: int, batch_first: bool, bias: bool
+    device: torch.device, kind: str, num_layers: int, batch_first: bool, bias: bool
 ) -> None:
     bi = make_rnn(
-        kind, num_layers=num_layers, bidirectional=True, batch_first=batch_first, bias=bias
+        kind,
+        num_layers=num_layers,
+        bidirectional=True,
+        batch_first=batch_first,
+        bias=bias,
+        device=device,
     )
-    x = make_input(batch_first, steps=6, batch=4)
+    x = make_input(batch_first, steps=6, batch=4, device=device.type)
     lengths = torch.tensor([4, 6, 1, 3])  # unsorted
     h_0 = random_state(bi, 4)
 

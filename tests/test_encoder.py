@@ -31,9 +31,10 @@ def make_rnn(kind: str = "gru", **kwargs: Any) -> nn.RNNBase:
 
 
 def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor:
+    """Input on the module's device (drawn on the CPU, so it is the same on every device)."""
     gen = torch.Generator().manual_seed(seed)
     shape = (batch, steps, 3) if rnn.batch_first else (steps, batch, 3)
-    return torch.randn(shape, generator=gen, dtype=DTYPE)
+    return torch.randn(shape, generator=gen, dtype=DTYPE).to(rnn.weight_hh_l0.device)
 
 
 def leaves(state: Any) -> list[Tensor]:
@@ -47,8 +48,9 @@ def h_of(state: Any) -> Tensor:
 def allennlp_style(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
     """Sort by length, run the non-empty sequences packed, pad with zeros, restore the order."""
     batch_dim = 0 if rnn.batch_first else 1
-    sorted_lengths, order = lengths.sort(descending=True)
-    restore = order.argsort()
+    sorted_lengths, order = lengths.sort(descending=True)  # on the CPU, as packing wants them
+    restore = order.argsort().to(x.device)
+    order = order.to(x.device)
     num_valid = int((sorted_lengths > 0).sum())
     sorted_x = x.index_select(batch_dim, order)
     packed = pack_padded_sequence(
@@ -93,7 +95,7 @@ def assert_matches(encoded: EncoderOutput, out: Tensor, state: Any, lengths: Ten
     torch.testing.assert_close(leaves(encoded.states), leaves(state))
     torch.testing.assert_close(tuple(encoded.final), top_layer(h_of(state)))
     assert encoded.lengths.dtype == torch.int64
-    assert torch.equal(encoded.lengths, lengths)
+    assert torch.equal(encoded.lengths, lengths.to(encoded.lengths.device))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -101,9 +103,9 @@ def assert_matches(encoded: EncoderOutput, out: Tensor, state: Any, lengths: Ten
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_equals_hand_written_and_allennlp_style(
-    kind: str, num_layers: int, batch_first: bool, bias: bool
+    device: torch.device, kind: str, num_layers: int, batch_first: bool, bias: bool
 ) -> None:
-    rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bias=bias)
+    rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
     encoder = BiRNNEncoder(rnn)
     x = make_input(rnn, steps=6, batch=4)
     lengths = torch.tensor([3, 5, 1, 4])  # unsorted, none reaching T

@@ -55,9 +55,9 @@ def reference(
     time_major = x.transpose(0, 1) if rnn.batch_first else x
     steps, batch = time_major.shape[:2]
     width = (rnn.proj_size or rnn.hidden_size) * (2 if rnn.bidirectional else 1)
-    output = torch.zeros(steps, batch, width, dtype=x.dtype)
+    output = x.new_zeros(steps, batch, width)
     if h_0 is None:
-        h_0 = [torch.zeros(shape, dtype=x.dtype) for shape in state_shapes(rnn, batch)]
+        h_0 = [x.new_zeros(shape) for shape in state_shapes(rnn, batch)]
     finals = [h.clone() for h in h_0]
     for b, n in enumerate(lengths):
         if n == 0:
@@ -73,9 +73,10 @@ def reference(
 
 
 def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor:
+    """Input on the module's device (drawn on the CPU, so it is the same on every device)."""
     gen = torch.Generator().manual_seed(seed)
     shape = (batch, steps, 3) if rnn.batch_first else (steps, batch, 3)
-    return torch.randn(shape, generator=gen, dtype=DTYPE)
+    return torch.randn(shape, generator=gen, dtype=DTYPE).to(rnn.weight_hh_l0.device)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -84,15 +85,27 @@ def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_matches_native_rows(
-    kind: str, num_layers: int, bidirectional: bool, batch_first: bool, bias: bool
+    device: torch.device,
+    kind: str,
+    num_layers: int,
+    bidirectional: bool,
+    batch_first: bool,
+    bias: bool,
 ) -> None:
     rnn = make_rnn(
-        kind, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias
+        kind,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        bias=bias,
+        device=device,
     )
     lengths = [3, 0, 5, 1]  # unsorted, with an empty sequence
     x = make_input(rnn, steps=6, batch=4)
     gen = torch.Generator().manual_seed(2)
-    h_0 = [torch.randn(shape, generator=gen, dtype=DTYPE) for shape in state_shapes(rnn, 4)]
+    h_0 = [
+        torch.randn(shape, generator=gen, dtype=DTYPE).to(device) for shape in state_shapes(rnn, 4)
+    ]
     for initial in (None, h_0):
         output, state = run_packed(rnn, x, lengths, None if initial is None else as_state(initial))
         expected_output, expected_state = reference(rnn, x, lengths, initial)
@@ -103,8 +116,10 @@ def test_matches_native_rows(
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_equals_hand_written_pack_run_pad(kind: str, batch_first: bool) -> None:
-    rnn = make_rnn(kind, num_layers=2, bidirectional=True, batch_first=batch_first)
+def test_equals_hand_written_pack_run_pad(
+    device: torch.device, kind: str, batch_first: bool
+) -> None:
+    rnn = make_rnn(kind, num_layers=2, bidirectional=True, batch_first=batch_first, device=device)
     x = make_input(rnn, steps=7, batch=3)  # T=7 is longer than every sequence
     lengths = torch.tensor([2, 6, 4])
     packed_out, expected_state = rnn(
@@ -125,8 +140,11 @@ def test_equals_hand_written_pack_run_pad(kind: str, batch_first: bool) -> None:
     batch_first=st.booleans(),
     lstm=st.booleans(),
 )
-def test_any_lengths(lengths: list[int], extra_steps: int, batch_first: bool, lstm: bool) -> None:
-    rnn = make_rnn("lstm_proj" if lstm else "gru", bidirectional=True, batch_first=batch_first)
+def test_any_lengths(
+    device: torch.device, lengths: list[int], extra_steps: int, batch_first: bool, lstm: bool
+) -> None:
+    kind = "lstm_proj" if lstm else "gru"
+    rnn = make_rnn(kind, bidirectional=True, batch_first=batch_first, device=device)
     steps = max(lengths, default=0) + extra_steps
     x = make_input(rnn, steps=steps, batch=len(lengths))
     output, state = run_packed(rnn, x, np.array(lengths, dtype=np.int32))
@@ -135,10 +153,12 @@ def test_any_lengths(lengths: list[int], extra_steps: int, batch_first: bool, ls
     torch.testing.assert_close(leaves(state), expected_state)
 
 
-def test_all_empty_keeps_initial_state_and_gradient() -> None:
-    rnn = make_rnn("lstm_proj", num_layers=2, bidirectional=True)
+def test_all_empty_keeps_initial_state_and_gradient(device: torch.device) -> None:
+    rnn = make_rnn("lstm_proj", num_layers=2, bidirectional=True, device=device)
     x = make_input(rnn, steps=3, batch=2)
-    h_0 = [torch.randn(s, dtype=DTYPE, requires_grad=True) for s in state_shapes(rnn, 2)]
+    h_0 = [
+        torch.randn(s, dtype=DTYPE, device=device, requires_grad=True) for s in state_shapes(rnn, 2)
+    ]
     output, (h_n, c_n) = run_packed(rnn, x, [0, 0], tuple(h_0))
     assert output.shape == (3, 2, 4)
     assert not output.any()
@@ -148,17 +168,19 @@ def test_all_empty_keeps_initial_state_and_gradient() -> None:
     assert all(torch.equal(h.grad, torch.ones_like(h)) for h in h_0)  # type: ignore[arg-type]
 
 
-def test_empty_time_axis() -> None:
-    rnn = make_rnn("gru", num_layers=2, batch_first=True)
+def test_empty_time_axis(device: torch.device) -> None:
+    rnn = make_rnn("gru", num_layers=2, batch_first=True, device=device)
     output, h_n = run_packed(rnn, make_input(rnn, steps=0, batch=3), [0, 0, 0])
     assert output.shape == (3, 0, 4)
-    assert torch.equal(h_n, torch.zeros(2, 3, 4, dtype=DTYPE))
+    assert torch.equal(h_n, torch.zeros(2, 3, 4, dtype=DTYPE, device=device))
 
 
-def test_gradcheck_with_empty_rows() -> None:
-    rnn = make_rnn("lstm", bidirectional=True)
+def test_gradcheck_with_empty_rows(device: torch.device) -> None:
+    rnn = make_rnn("lstm", bidirectional=True, device=device)
     x = make_input(rnn, steps=3, batch=3).requires_grad_()
-    h_0, c_0 = (torch.randn(s, dtype=DTYPE, requires_grad=True) for s in state_shapes(rnn, 3))
+    h_0, c_0 = (
+        torch.randn(s, dtype=DTYPE, device=device, requires_grad=True) for s in state_shapes(rnn, 3)
+    )
 
     def fn(x: Tensor, h_0: Tensor, c_0: Tensor) -> tuple[Tensor, ...]:
         output, (h_n, c_n) = run_packed(rnn, x, [2, 0, 3], (h_0, c_0))
@@ -167,21 +189,22 @@ def test_gradcheck_with_empty_rows() -> None:
     assert torch.autograd.gradcheck(fn, (x, h_0, c_0))
 
 
-def test_lengths_on_any_container_and_value_checks_off() -> None:
-    rnn = make_rnn("gru")
+def test_lengths_on_any_container_and_value_checks_off(device: torch.device) -> None:
+    rnn = make_rnn("gru", device=device)
     x = make_input(rnn, steps=4, batch=3)
     expected, _ = run_packed(rnn, x, torch.tensor([4, 0, 2]))
-    for lengths in ([4, 0, 2], (4, 0, 2), np.array([4, 0, 2]), torch.tensor([4, 0, 2]).int()):
+    on_device = torch.tensor([4, 0, 2], device=device)
+    for lengths in ([4, 0, 2], (4, 0, 2), np.array([4, 0, 2]), on_device.int(), on_device):
         torch.testing.assert_close(run_packed(rnn, x, lengths)[0], expected)
     with value_checks(False):
         torch.testing.assert_close(run_packed(rnn, x, [4, 0, 2])[0], expected)
 
 
-def test_does_not_mutate_arguments() -> None:
-    rnn = make_rnn("lstm", bidirectional=True)
+def test_does_not_mutate_arguments(device: torch.device) -> None:
+    rnn = make_rnn("lstm", bidirectional=True, device=device)
     x = make_input(rnn, steps=4, batch=3)
-    lengths = torch.tensor([1, 0, 4])
-    h_0 = tuple(torch.randn(s, dtype=DTYPE) for s in state_shapes(rnn, 3))
+    lengths = torch.tensor([1, 0, 4], device=device)
+    h_0 = tuple(torch.randn(s, dtype=DTYPE, device=device) for s in state_shapes(rnn, 3))
     copies = [t.clone() for t in (x, lengths, *h_0)]
     run_packed(rnn, x, lengths, h_0)
     assert all(torch.equal(a, b) for a, b in zip((x, lengths, *h_0), copies, strict=True))
