@@ -40,8 +40,9 @@ run_tests() {  # run_tests NAME -k EXPRESSION
         --junitxml="$out/$name.xml" 2>&1 | tee "$out/$name.txt"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 }
-# The native bidirectional modules (cuDNN) against per-direction modules, row by row.
-equivalence="findings or backward_direction"
+# Tests against the native bidirectional modules (cuDNN kernels on CUDA): per-direction modules
+# row by row, reverse modules on reversed sequences, run_packed, Bidirectional, BiRNNEncoder.
+equivalence="findings or backward_direction or native or hand_written or cudnn"
 run_tests cudnn-equivalence -k "$equivalence"
 run_tests cuda-tests -k "not ($equivalence)"
 

@@ -100,6 +100,7 @@ def test_check_rejects_an_unavailable_device(capsys: pytest.CaptureFixture[str])
     assert "device 'cuda' is not available here (available: cpu" in capsys.readouterr().err
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 def test_cudnn_lays_out_bidirectional_rnns_as_documented() -> None:
     results = _equivalence.run_checks(["cuda"])
