@@ -20,10 +20,6 @@ _PLACEMENTS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cuda: needs a CUDA device (`pytest -m cuda` runs these)")
-
-
 # Session scope: a device is immutable, and hypothesis rejects function-scoped fixtures in @given.
 @pytest.fixture(scope="session", params=_DEVICES)
 def device(request: pytest.FixtureRequest) -> torch.device:
