@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from ._checks import check_padded
 from ._layout import _MERGE_MODES, Directions, MergeMode, merge_directions
 from ._lengths import LengthsLike, as_lengths, lengths_to_mask
 from ._packed import run_packed
@@ -69,12 +70,7 @@ def _bidirectional(
                 "`initial_state=`)"
             )
     elif isinstance(input, Tensor):
-        if input.dim() != 3:
-            layout = "B x T x *" if batch_first else "T x B x *"
-            raise ValueError(
-                f"Bidirectional: `input` must be 3-D ({layout}, batch_first={batch_first}), "
-                f"got shape {tuple(input.shape)}"
-            )
+        check_padded(input, batch_first, "Bidirectional")
         if lengths is not None:
             lens = as_lengths(
                 lengths,

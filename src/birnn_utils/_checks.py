@@ -15,7 +15,14 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-__all__ = ["check_layer", "format_shape", "jit_tracing", "value_checks", "value_checks_enabled"]
+__all__ = [
+    "check_layer",
+    "check_padded",
+    "format_shape",
+    "jit_tracing",
+    "value_checks",
+    "value_checks_enabled",
+]
 
 _enabled = True
 
@@ -116,3 +123,26 @@ def check_layer(layer: int, num_layers: int, where: str) -> int:
             f"{num_layers} layer(s), got {layer}"
         )
     return layer % num_layers
+
+
+def check_padded(input: object, batch_first: bool, where: str, name: str = "input") -> None:
+    """Check that ``input`` is a padded batch, a 3-D Tensor ``T x B x *`` (``B x T x *``).
+
+    Args:
+        input: the user's value.
+        batch_first: the layout the module expects.
+        where: the public function's or class's name, for error messages.
+        name: the argument's name, for error messages.
+
+    Raises:
+        TypeError: if ``input`` is not a Tensor.
+        ValueError: if it is not 3-D.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{where}: `{name}` must be a Tensor, got {type(input).__name__}")
+    if input.dim() != 3:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"{where}: `{name}` must be 3-D ({layout}, batch_first={batch_first}), "
+            f"got shape {format_shape(input)}"
+        )

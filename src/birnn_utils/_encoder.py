@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ._bidirectional import Bidirectional
+from ._checks import check_padded
 from ._layout import (
     _MERGE_MODES,
     Directions,
@@ -19,7 +20,7 @@ from ._layout import (
     merge_directions,
     split_directions,
 )
-from ._lengths import LengthsLike, as_lengths, mask_to_lengths
+from ._lengths import LengthsLike, as_lengths, check_right_padded
 from ._packed import _tree_map, run_packed
 
 __all__ = ["BiRNNEncoder", "EncoderOutput"]
@@ -110,11 +111,8 @@ def _encode_lengths(
             f"BiRNNEncoder: `mask` must be B x T = {(batch, steps)} (True at valid steps), "
             f"got shape {tuple(mask.shape)}"
         )
-    try:
-        found = mask_to_lengths(mask)
-    except ValueError as error:
-        raise ValueError(f"BiRNNEncoder: {error}") from None
-    return found.to(inputs.device)
+    check_right_padded(mask, "BiRNNEncoder")
+    return mask.sum(dim=1, dtype=torch.int64).to(inputs.device)
 
 
 def _encode(
@@ -125,15 +123,8 @@ def _encode(
     initial_state: Any,
     merge: str,
 ) -> EncoderOutput:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"BiRNNEncoder: `inputs` must be a Tensor, got {type(inputs).__name__}")
     batch_first = bool(getattr(rnn, "batch_first", False))
-    if inputs.dim() != 3:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"BiRNNEncoder: `inputs` must be 3-D ({layout}, batch_first={batch_first}), "
-            f"got shape {tuple(inputs.shape)}"
-        )
+    check_padded(inputs, batch_first, "BiRNNEncoder", "inputs")
     batch_dim = 0 if batch_first else 1
     batch, steps = inputs.shape[batch_dim], inputs.shape[1 - batch_dim]
     lens = _encode_lengths(inputs, lengths, mask, batch, steps)

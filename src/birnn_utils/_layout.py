@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_layer, format_shape, value_checks_enabled
-from ._lengths import LengthsLike, check_lengths, lengths_tensor
+from ._lengths import LengthsLike, check_lengths, lengths_tensor, packed_steps
 
 __all__ = [
     "Directions",
@@ -422,13 +422,10 @@ def bridge_states(h_n: State, mode: str = "concat") -> State:
 def _packed_final_outputs(output: PackedSequence) -> Directions:
     data, batch_sizes = output.data, output.batch_sizes
     half = _width(data, "final_outputs", "output.data")
-    batch = int(batch_sizes[0])
-    # Sorted sequence b is present at every step t with batch_sizes[t] > b, and its step t sits
-    # at row starts[t] + b of data.
-    rows = torch.arange(batch)
-    lengths = (batch_sizes.unsqueeze(0) > rows.unsqueeze(1)).sum(dim=1)
-    starts = torch.cumsum(batch_sizes, dim=0) - batch_sizes
-    last = (starts[lengths - 1] + rows).to(data.device, non_blocking=True)  # see check_lengths
+    last_step, starts = packed_steps(batch_sizes)
+    rows = torch.arange(last_step.shape[0])
+    batch = rows.shape[0]
+    last = (starts.index_select(0, last_step) + rows).to(data.device, non_blocking=True)
     forward = data[last, ..., :half]
     backward = data[:batch, ..., half:]
     if output.unsorted_indices is not None:

@@ -185,18 +185,19 @@ def _mask_to_lengths(mask: Tensor) -> Tensor:
             f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {format_shape(mask)}"
         )
     if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
-        _check_right_padded(mask)
+        check_right_padded(mask, "mask_to_lengths")
     return mask.sum(dim=1, dtype=torch.int64)
 
 
-def _check_right_padded(mask: Tensor) -> None:
+def check_right_padded(mask: Tensor, where: str) -> None:
+    """Raise if (value checks running) a row of a ``B x T`` bool mask has a True after a False."""
     if not value_checks_enabled() or mask.shape[1] < 2:
         return
     holes = mask[:, 1:] & ~mask[:, :-1]
     if bool(holes.any()):
         row = int(holes.any(dim=1).nonzero()[0, 0])
         raise ValueError(
-            "mask_to_lengths: `mask` must be right-padded (no True after a False), "
+            f"{where}: `mask` must be right-padded (no True after a False), "
             f"row {row} is not: {mask[row].int().tolist()}"
         )
 
@@ -225,3 +226,23 @@ def mask_to_lengths(mask: Tensor) -> Tensor:
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {type(mask).__name__}")
     return _mask_to_lengths(mask)
+
+
+def packed_steps(batch_sizes: Tensor) -> tuple[Tensor, Tensor]:
+    """Where the steps of a PackedSequence's sorted sequences sit in its ``data``.
+
+    Sorted sequence ``b`` is present at the steps ``t`` with ``batch_sizes[t] > b``, so its
+    length is a suffix sum of the histogram of ``batch_sizes``; its step ``t`` is row
+    ``starts[t] + b`` of ``data``. Computed on the CPU, where ``batch_sizes`` lives.
+
+    Args:
+        batch_sizes: a PackedSequence's ``batch_sizes``, CPU int64 ``(T,)``.
+
+    Returns:
+        ``(last_step, starts)``: int64 ``(B,)``, each sorted sequence's length minus 1, and
+        int64 ``(T,)``, the first row of each step.
+    """
+    counts = torch.bincount(batch_sizes)
+    last_step = counts.flip(0).cumsum(0).flip(0)[1:] - 1
+    starts = batch_sizes.cumsum(0) - batch_sizes
+    return last_step, starts

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from ._checks import check_padded
 from ._layout import Directions
 from ._lengths import LengthsLike, as_lengths
 
@@ -108,15 +109,8 @@ def run_packed(
         >>> bool(output[1].eq(0).all()), bool(h_n[:, 1].eq(0).all())  # the empty sequence
         (True, True)
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"run_packed: `input` must be a Tensor, got {type(input).__name__}")
     batch_first = bool(getattr(rnn, "batch_first", False))
-    if input.dim() != 3:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"run_packed: `input` must be 3-D ({layout}, batch_first={batch_first}), "
-            f"got shape {tuple(input.shape)}"
-        )
+    check_padded(input, batch_first, "run_packed")
     batch_dim = 0 if batch_first else 1
     steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
     # pack_padded_sequence wants the lengths on the CPU: moving them there once costs what it

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import format_shape
-from ._lengths import LengthsLike, check_lengths, lengths_tensor
+from ._lengths import LengthsLike, check_lengths, lengths_tensor, packed_steps
 
 __all__ = ["reverse_sequences"]
 
@@ -45,13 +45,8 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
 
 def _reverse_packed(packed: PackedSequence) -> PackedSequence:
     batch_sizes = packed.batch_sizes
-    # Computed on the CPU, where batch_sizes lives. Sorted sequence b is present at the steps
-    # with batch_sizes[t] > b, so its length is a suffix sum of the histogram of batch_sizes;
-    # its step t sits at row starts[t] + b of data.
+    last_step, starts = packed_steps(batch_sizes)
     # index_select, not tensor[index]: advanced indexing costs several times more on the CPU.
-    counts = torch.bincount(batch_sizes)
-    last_step = counts.flip(0).cumsum(0).flip(0)[1:] - 1
-    starts = batch_sizes.cumsum(0) - batch_sizes
     time = torch.repeat_interleave(batch_sizes)
     rows = torch.arange(time.shape[0]) - starts.index_select(0, time)
     source = starts.index_select(0, last_step.index_select(0, rows) - time) + rows
