@@ -5,8 +5,34 @@ Nothing here imports birnn_utils: these are what the library is compared against
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
+
+KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+    "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
+    "gru": (nn.GRU, {}),
+    "lstm": (nn.LSTM, {}),
+    "lstm_proj": (nn.LSTM, {"proj_size": 2}),
+}
+"""Every kind of native recurrent layer: its class and the keyword arguments that make it."""
+
+
+def make_rnn(
+    kind: str,
+    *,
+    input_size: int = 3,
+    hidden_size: int = 4,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+    **kwargs: Any,
+) -> nn.RNNBase:
+    """A native module of ``kind`` (a key of ``KINDS``), seeded; ``kwargs`` go to its class."""
+    cls, extra = KINDS[kind]
+    torch.manual_seed(seed)
+    return cls(input_size, hidden_size, dtype=dtype, **extra, **kwargs)
 
 
 def flip_rows(x: Tensor, lengths: list[int]) -> Tensor:

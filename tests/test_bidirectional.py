@@ -11,21 +11,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from birnn_utils import Bidirectional, BiRNNEncoder, Directions, make_bidirectional, run_packed
 
+from .reference import KINDS, make_rnn
+
 DTYPE = torch.float64
-
-KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
-    "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
-    "gru": (nn.GRU, {}),
-    "lstm": (nn.LSTM, {}),
-    "lstm_proj": (nn.LSTM, {"proj_size": 2}),
-}
-
-
-def make_rnn(kind: str, **kwargs: Any) -> nn.RNNBase:
-    cls, extra = KINDS[kind]
-    torch.manual_seed(0)
-    return cls(input_size=3, hidden_size=4, dtype=DTYPE, **extra, **kwargs)
 
 
 def directions_of(bi: nn.RNNBase, layer: int) -> tuple[nn.RNNBase, nn.RNNBase]:

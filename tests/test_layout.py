@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -21,37 +23,14 @@ from birnn_utils import (
     unflatten_states,
 )
 
-from .reference import reference_run
+from . import reference
+from .reference import KINDS, reference_run
 
-MODES = ["rnn_tanh", "rnn_relu", "gru", "lstm", "lstm_proj"]
+MODES = list(KINDS)
 
 
-def make_rnn(
-    mode: str,
-    *,
-    num_layers: int = 1,
-    batch_first: bool = False,
-    bias: bool = True,
-    dtype: torch.dtype = torch.float64,
-    input_size: int = 3,
-    hidden_size: int = 4,
-    seed: int = 0,
-    device: torch.device | None = None,
-) -> nn.RNNBase:
-    torch.manual_seed(seed)
-    common = {
-        "num_layers": num_layers,
-        "batch_first": batch_first,
-        "bias": bias,
-        "bidirectional": True,
-        "dtype": dtype,
-        "device": device,
-    }
-    if mode.startswith("rnn"):
-        return nn.RNN(input_size, hidden_size, nonlinearity=mode[4:], **common)
-    if mode == "gru":
-        return nn.GRU(input_size, hidden_size, **common)
-    return nn.LSTM(input_size, hidden_size, proj_size=2 if mode == "lstm_proj" else 0, **common)
+def make_rnn(mode: str, **kwargs: Any) -> nn.RNNBase:
+    return reference.make_rnn(mode, bidirectional=True, **kwargs)
 
 
 def same_storage(view: Tensor, base: Tensor) -> bool:
