@@ -17,14 +17,12 @@ packed reversal <= 2x ``packed.data.clone()`` and >= 50x faster than unpack -> r
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 import torch
+from _timing import best_ms, devices, parse_args, print_environment, print_load_at_end
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
-from torch.utils.benchmark import Timer
 
 from birnn_utils import reverse_sequences
 
@@ -44,18 +42,6 @@ def unpack_reverse_repack(packed: PackedSequence) -> PackedSequence:
     padded, lengths = pad_packed_sequence(packed)
     flipped = per_row_flip(padded, lengths.tolist())
     return pack_padded_sequence(flipped, lengths, enforce_sorted=False)
-
-
-def best_ms(
-    candidates: Mapping[str, Callable[[], object]], rounds: int, min_run_time: float
-) -> dict[str, float]:
-    """The fastest block time of each candidate, in ms, over interleaved rounds."""
-    best = dict.fromkeys(candidates, float("inf"))
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-            best[name] = min(best[name], *timer.blocked_autorange(min_run_time=min_run_time).times)
-    return {name: seconds * 1e3 for name, seconds in best.items()}
 
 
 def table_row(label: str, ms: dict[str, float], max_ratio: float, min_speedup: float) -> str:
@@ -100,35 +86,20 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (min taken)")
-    parser.add_argument("--min-run-time", type=float, default=0.05, help="seconds per round")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ", end="")
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    if torch.cuda.is_available():
-        print(f"CUDA device: {torch.cuda.get_device_name()}")
-    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print()
+    args = parse_args(__doc__.splitlines()[0], rounds=10, min_run_time=0.05)
+    print_environment()
     print(
         "| device | case | input | reverse_sequences (ms) | clone (ms) | ratio to clone "
         "| baseline (ms) | speedup over baseline |"
     )
     print("|---|---|---|---:|---:|---:|---:|---:|")
-    for device in devices:
+    for device in devices():
         for steps, batch, features in CASES:
             for line in measure(device, steps, batch, features, args):
                 print(line, flush=True)
     print()
     print("Baselines: padded, a per-row flip loop; packed, unpack -> per-row flip -> repack.")
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print_load_at_end()
 
 
 if __name__ == "__main__":

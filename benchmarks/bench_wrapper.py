@@ -20,29 +20,15 @@ emptied.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-from collections.abc import Callable
 
 import torch
+from _timing import best_ms, devices, parse_args, print_environment, print_load_at_end
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from torch.utils.benchmark import Timer
 
 from birnn_utils import Bidirectional, run_packed
 
 CASES = [(50, 32, 64, 128), (100, 64, 128, 256)]  # (T, B, input size, hidden size)
-
-
-def best_ms(
-    candidates: dict[str, Callable[[], object]], rounds: int, min_run_time: float
-) -> dict[str, float]:
-    best = dict.fromkeys(candidates, float("inf"))
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-            best[name] = min(best[name], *timer.blocked_autorange(min_run_time=min_run_time).times)
-    return {name: seconds * 1e3 for name, seconds in best.items()}
 
 
 def wrapper_like(native: nn.GRU) -> Bidirectional:
@@ -126,26 +112,11 @@ def measure(device: torch.device, case: tuple[int, int, int, int], args: argpars
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (min taken)")
-    parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ", end="")
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    if torch.cuda.is_available():
-        print(f"CUDA device: {torch.cuda.get_device_name()}")
-    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print()
+    args = parse_args(__doc__.splitlines()[0], rounds=5, min_run_time=0.2)
+    print_environment()
     print("| device | case | comparison | input | ours | baseline | ratio (target) |")
     print("|---|---|---|---|---:|---:|---:|")
-    for device in devices:
+    for device in devices():
         for case in CASES:
             for name, comparison, what, ms, target in measure(device, case, args):
                 ratio = ms["ours"] / ms["theirs"]
@@ -159,7 +130,7 @@ def main() -> None:
                     f"| {ms['theirs']:.3f} ms | {ratio:.3f}x{goal} |"
                 )
     print()
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print_load_at_end()
 
 
 if __name__ == "__main__":
