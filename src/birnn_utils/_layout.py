@@ -17,7 +17,13 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_layer, format_shape, value_checks_enabled
-from ._lengths import LengthsLike, check_lengths, lengths_tensor, packed_steps
+from ._lengths import (
+    LengthsLike,
+    check_lengths,
+    lengths_tensor,
+    packed_steps,
+    reject_lengths_for_packed,
+)
 
 __all__ = [
     "Directions",
@@ -503,11 +509,7 @@ def final_outputs(
         True
     """
     if isinstance(output, PackedSequence):
-        if lengths is not None:
-            raise ValueError(
-                "final_outputs: `lengths` must be None for a PackedSequence, which carries its "
-                "own lengths"
-            )
+        reject_lengths_for_packed(lengths, "final_outputs")
         return _packed_final_outputs(output)
     if not isinstance(output, Tensor):
         raise TypeError(

@@ -246,3 +246,12 @@ def packed_steps(batch_sizes: Tensor) -> tuple[Tensor, Tensor]:
     last_step = counts.flip(0).cumsum(0).flip(0)[1:] - 1
     starts = batch_sizes.cumsum(0) - batch_sizes
     return last_step, starts
+
+
+def reject_lengths_for_packed(lengths: object, where: str) -> None:
+    """Raise unless ``lengths`` is None: a PackedSequence carries its own lengths."""
+    if lengths is not None:
+        raise ValueError(
+            f"{where}: `lengths` must be None for a PackedSequence, which carries its own "
+            f"lengths, got {type(lengths).__name__}"
+        )

@@ -16,7 +16,13 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import format_shape
-from ._lengths import LengthsLike, check_lengths, lengths_tensor, packed_steps
+from ._lengths import (
+    LengthsLike,
+    check_lengths,
+    lengths_tensor,
+    packed_steps,
+    reject_lengths_for_packed,
+)
 
 __all__ = ["reverse_sequences"]
 
@@ -116,11 +122,7 @@ def reverse_sequences(
                 [5, 4, 0]])
     """
     if isinstance(sequences, PackedSequence):
-        if lengths is not None:
-            raise ValueError(
-                "reverse_sequences: `lengths` must be None for a PackedSequence, which carries "
-                f"its own lengths, got {type(lengths).__name__}"
-            )
+        reject_lengths_for_packed(lengths, "reverse_sequences")
         return _reverse_packed(sequences)
     if not isinstance(sequences, Tensor):
         raise TypeError(
