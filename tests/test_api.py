@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import birnn_utils
 
@@ -22,3 +23,9 @@ def test_public_callables_have_google_docstrings_with_examples() -> None:
         assert "Example:" in doc and ">>>" in doc, f"{name} has no runnable Example:"
         if inspect.isfunction(obj):
             assert "Returns:" in doc or "Yields:" in doc or name == "value_checks", name
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    missing = [name for name in birnn_utils.__all__ if f"::: birnn_utils.{name}\n" not in api]
+    assert not missing, f"docs/api.md lacks {missing}"
