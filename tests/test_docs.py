@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -22,3 +23,12 @@ def test_page_examples_run(page: Path) -> None:
     for number, block in enumerate(BLOCK.findall(page.read_text()), start=1):
         code = compile(block, f"{page.name}[block {number}]", "exec")
         exec(code, namespace)
+
+
+def test_committed_figure_is_what_the_script_draws() -> None:
+    spec = importlib.util.spec_from_file_location("make_figure", ROOT / "docs" / "make_figure.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "img" / "layout.svg").read_text() == module.figure()
