@@ -15,9 +15,12 @@ __all__ = [
     "LengthsLike",
     "as_lengths",
     "check_lengths",
+    "check_right_padded",
     "lengths_tensor",
     "lengths_to_mask",
     "mask_to_lengths",
+    "packed_steps",
+    "reject_lengths_for_packed",
 ]
 
 LengthsLike = Union[Tensor, Sequence[int], "np.ndarray[tuple[int], np.dtype[np.integer]]"]
@@ -79,10 +82,10 @@ def check_lengths(
     # Lengths usually come on the CPU (as DataLoaders and pack_padded_sequence have them). A copy
     # from the CPU need not wait for the GPU: from pageable memory it is staged before `to`
     # returns. A copy to the CPU must wait, or the host could read the lengths before they land.
-    tensor = lengths.to(device=device, dtype=torch.int64, non_blocking=lengths.is_cpu)
+    # Checked before the copy: lengths on the CPU are then read without waiting for the GPU.
     if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
-        _check_range(tensor, max_length, where)
-    return tensor
+        _check_range(lengths, max_length, where)
+    return lengths.to(device=device, dtype=torch.int64, non_blocking=lengths.is_cpu)
 
 
 def _check_range(lengths: Tensor, max_length: int | None, where: str) -> None:
