@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar, Union, overload
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
@@ -429,9 +430,9 @@ def _packed_final_outputs(output: PackedSequence) -> Directions:
     data, batch_sizes = output.data, output.batch_sizes
     half = _width(data, "final_outputs", "output.data")
     last_step, starts = packed_steps(batch_sizes)
-    rows = torch.arange(last_step.shape[0])
-    batch = rows.shape[0]
-    last = (starts.index_select(0, last_step) + rows).to(data.device, non_blocking=True)
+    batch = last_step.shape[0]
+    last = torch.from_numpy(starts[last_step] + np.arange(batch))
+    last = last.to(data.device, non_blocking=True)
     forward = data[last, ..., :half]
     backward = data[:batch, ..., half:]
     if output.unsorted_indices is not None:

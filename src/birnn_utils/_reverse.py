@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import overload
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
@@ -52,12 +53,12 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
 def _reverse_packed(packed: PackedSequence) -> PackedSequence:
     batch_sizes = packed.batch_sizes
     last_step, starts = packed_steps(batch_sizes)
-    # index_select, not tensor[index]: advanced indexing costs several times more on the CPU.
-    time = torch.repeat_interleave(batch_sizes)
-    rows = torch.arange(time.shape[0]) - starts.index_select(0, time)
-    source = starts.index_select(0, last_step.index_select(0, rows) - time) + rows
+    time = np.repeat(np.arange(batch_sizes.shape[0]), batch_sizes.numpy())
+    rows = np.arange(time.shape[0]) - starts[time]
+    source = torch.from_numpy(starts[last_step[rows] - time] + rows)
     # Non-blocking: a copy from pageable CPU memory does not wait for the GPU (see check_lengths).
     source = source.to(packed.data.device, non_blocking=True)
+    # index_select, not tensor[index]: advanced indexing costs several times more on the CPU.
     return packed._replace(data=packed.data.index_select(0, source))
 
 
