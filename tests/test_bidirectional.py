@@ -414,3 +414,21 @@ def test_bad_arguments() -> None:
         ValueError, match=r"BiRNNEncoder: a Bidirectional `rnn` must have merge='concat'"
     ):
         BiRNNEncoder(Bidirectional(gru, merge="sum"))
+
+
+def test_initial_state_must_be_directions_on_every_path() -> None:
+    bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
+    x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
+    for lengths in (None, [5, 3, 3]):  # the padded path and the packed-internally path
+        with pytest.raises(TypeError, match=r"`initial_state` must be a Directions.*got tuple"):
+            bi(x, lengths, (h, h))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lengths", [[5, 0, 3], [0, 0, 0], [5, 2, 3]])
+def test_a_default_half_of_the_initial_state_is_zeros(lengths: list[int]) -> None:
+    bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
+    x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
+    output, state = bi(x, lengths, Directions(h, None))
+    expected_output, expected_state = bi(x, lengths, Directions(h, torch.zeros_like(h)))
+    torch.testing.assert_close(output, expected_output)
+    torch.testing.assert_close(tuple(state), tuple(expected_state))

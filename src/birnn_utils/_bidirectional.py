@@ -56,11 +56,6 @@ def _bidirectional(
     """Run ``forward`` on ``input`` and ``backward`` on it reversed, then align and merge."""
     if initial_state is None:
         initial_state = Directions(None, None)
-    elif not isinstance(initial_state, Directions):
-        raise TypeError(
-            "Bidirectional: `initial_state` must be a Directions(forward, backward) of the two "
-            f"modules' initial states, or None, got {type(initial_state).__name__}"
-        )
     lens = padding = None
     if isinstance(input, PackedSequence):
         if lengths is not None:
@@ -223,6 +218,11 @@ class Bidirectional(nn.Module):
             ValueError: for a padded ``input`` that is not 3-D, ``lengths`` out of range or of
                 the wrong count, or ``lengths`` given with a PackedSequence.
         """
+        if initial_state is not None and not isinstance(initial_state, Directions):
+            raise TypeError(
+                "Bidirectional: `initial_state` must be a Directions(forward, backward) of the "
+                f"two modules' initial states, or None, got {type(initial_state).__name__}"
+            )
         if (
             lengths is not None
             and isinstance(input, Tensor)

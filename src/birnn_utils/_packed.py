@@ -10,7 +10,6 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ._checks import check_padded
-from ._layout import Directions
 from ._lengths import LengthsLike, as_lengths
 
 __all__ = ["run_packed"]
@@ -22,8 +21,9 @@ def _tree_map(fn: Callable[..., Any], tree: Any, *others: Any, where: str, name:
     Outputs and states of recurrent modules nest: an LSTM's ``(h_n, c_n)``, a
     :class:`~birnn_utils.Bidirectional`'s ``Directions`` of those. ``others`` are trees of the
     same structure whose leaves are passed alongside.
+    ``None`` is a leaf too: a ``Directions`` state may leave one module's state to its default.
     """
-    if isinstance(tree, (Tensor, PackedSequence)):
+    if tree is None or isinstance(tree, (Tensor, PackedSequence)):
         return fn(tree, *others)
     if isinstance(tree, tuple):
         items = [
@@ -44,9 +44,11 @@ def _pack_run_pad(
     initial_state: Any,
     batch_first: bool,
 ) -> tuple[Any, Any]:
+    from ._bidirectional import Bidirectional  # here: _bidirectional imports this module
+
     packed = pack_padded_sequence(input, lengths, batch_first=batch_first, enforce_sorted=False)
-    if isinstance(initial_state, Directions):
-        # A Bidirectional's state: its second positional argument is `lengths`.
+    if isinstance(rnn, Bidirectional):
+        # Its second positional argument is `lengths`.
         output, state = rnn(packed, initial_state=initial_state)
     else:
         output, state = rnn(packed, initial_state)
@@ -130,7 +132,7 @@ def run_packed(
     def blank_state(sub: Tensor) -> Tensor:
         return sub.new_zeros(sub.shape[0], batch, *sub.shape[2:])
 
-    rows = nonempty.nonzero().squeeze(1).to(input.device)
+    rows = nonempty.nonzero().squeeze(1).to(input.device, non_blocking=True)
     if rows.numel() == 0:
         # Nothing to run, yet the output's width and the state's shape are the module's to
         # say: read them from a one-step probe, keeping none of its values.
@@ -138,14 +140,21 @@ def run_packed(
             probe_output, probe_state = rnn(input.new_zeros(1, 1, *input.shape[2:]))
         output = _tree_map(blank_output, probe_output, where="run_packed", name="output")
         if initial_state is None:
-            initial_state = _tree_map(blank_state, probe_state, where="run_packed", name="state")
-        return output, initial_state
+            return output, _tree_map(blank_state, probe_state, where="run_packed", name="state")
+        state = _tree_map(
+            lambda init, probe: blank_state(probe) if init is None else init,
+            initial_state,
+            probe_state,
+            where="run_packed",
+            name="initial_state",
+        )
+        return output, state
 
     sub_state = (
         None
         if initial_state is None
         else _tree_map(
-            lambda s: s.index_select(1, rows),
+            lambda s: None if s is None else s.index_select(1, rows),
             initial_state,
             where="run_packed",
             name="initial_state",
@@ -163,7 +172,7 @@ def run_packed(
     if initial_state is None:
         initial_state = _tree_map(blank_state, sub_final, where="run_packed", name="state")
     state = _tree_map(
-        lambda init, sub: init.index_copy(1, rows, sub),
+        lambda init, sub: (blank_state(sub) if init is None else init).index_copy(1, rows, sub),
         initial_state,
         sub_final,
         where="run_packed",
