@@ -150,3 +150,10 @@ def test_value_checks_off_skips_only_the_checks_that_read_values():
         assert mask_to_lengths(holey).tolist() == [1]
         with pytest.raises(TypeError, match="`mask` must be a bool Tensor"):
             mask_to_lengths(holey.int())
+
+
+def test_scriptable_lengths_to_mask_blames_a_negative_max_length() -> None:
+    from birnn_utils import scriptable
+
+    with pytest.raises(ValueError, match="lengths_to_mask: `max_length` must be >= 0, got -1"):
+        scriptable.lengths_to_mask(torch.tensor([2, 1]), -1)

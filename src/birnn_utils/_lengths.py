@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Union
 
 import numpy as np
@@ -23,7 +22,9 @@ __all__ = [
     "reject_lengths_for_packed",
 ]
 
-LengthsLike = Union[Tensor, Sequence[int], "np.ndarray[tuple[int], np.dtype[np.integer]]"]
+LengthsLike = Union[
+    Tensor, list[int], tuple[int, ...], "np.ndarray[tuple[int], np.dtype[np.integer]]"
+]
 """What a ``lengths`` argument may be: a 1-D integer Tensor (any device), a list or tuple of
 ints, or a 1-D numpy integer array."""
 

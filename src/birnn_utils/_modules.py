@@ -194,7 +194,8 @@ def extract_forward_module(
             ``True`` to hold ``rnn``'s own Parameter objects (see above).
 
     Returns:
-        A unidirectional single-layer module of ``rnn``'s class (``nn.RNN`` with the same
+        A unidirectional single-layer module of ``rnn``'s class, or of the native class for
+        ``rnn.mode`` when a subclass cannot be built that way (``nn.RNN`` with the same
         nonlinearity, ``nn.GRU``, ``nn.LSTM`` with the same ``proj_size``), with ``rnn``'s
         ``hidden_size``, ``bias``, ``batch_first``, dtype and device, and standard Parameter
         names (``weight_ih_l0``, ...). Its ``input_size`` is ``rnn.input_size`` for layer 0 and
@@ -247,10 +248,10 @@ def extract_reverse_module(
             ``True`` to hold ``rnn``'s own ``*_reverse`` Parameter objects (see above).
 
     Returns:
-        A unidirectional single-layer module of ``rnn``'s class, settings, dtype and device (as
-        for :func:`extract_forward_module`), with standard Parameter names (``weight_ih_l0``,
-        not ``..._reverse``). Its ``input_size`` is ``rnn.input_size`` for layer 0 and
-        ``2 * H_out`` above. ``rnn`` is left untouched.
+        A unidirectional single-layer module of ``rnn``'s class (or the native class, as for
+        :func:`extract_forward_module`), settings, dtype and device, with standard Parameter
+        names (``weight_ih_l0``, not ``..._reverse``). Its ``input_size`` is ``rnn.input_size``
+        for layer 0 and ``2 * H_out`` above. ``rnn`` is left untouched.
 
     Raises:
         TypeError: if ``rnn`` is not an ``nn.RNNBase``, ``layer`` not an int, or

@@ -273,8 +273,8 @@ def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
 
     Raises:
         TypeError: for non-integer ``lengths``.
-        ValueError: for ``lengths`` that are not 1-D.
-        RuntimeError: from ``torch.arange``, for a negative ``max_length``.
+        ValueError: for ``lengths`` that are not 1-D, or a negative ``max_length``; in eager
+            Python (value checks on), also for a length outside ``[0, max_length]``.
 
     Example:
         >>> import torch
@@ -283,6 +283,8 @@ def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
         tensor([[ True,  True, False],
                 [False, False, False]])
     """
+    if max_length is not None and max_length < 0:
+        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
     return _lengths_to_mask(lengths, max_length)
 
 
