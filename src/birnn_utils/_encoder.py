@@ -88,9 +88,13 @@ def _h_out(rnn: nn.Module) -> int:
 
 
 def _encode_lengths(
-    inputs: Tensor, lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int
+    lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int
 ) -> Tensor | None:
-    """The lengths the caller gave, directly or as a mask, on the inputs' device."""
+    """The lengths the caller gave, directly or as a mask, where they were given.
+
+    Lengths on the CPU stay there: packing needs them there, and moving them to a GPU first
+    would cost a blocking copy back.
+    """
     if mask is None:
         if lengths is None:
             return None
@@ -98,7 +102,6 @@ def _encode_lengths(
             lengths,
             batch_size=batch,
             max_length=steps,
-            device=inputs.device,
             where="BiRNNEncoder",
         )
     if lengths is not None:
@@ -112,7 +115,7 @@ def _encode_lengths(
             f"got shape {tuple(mask.shape)}"
         )
     check_right_padded(mask, "BiRNNEncoder")
-    return mask.sum(dim=1, dtype=torch.int64).to(inputs.device)
+    return mask.sum(dim=1, dtype=torch.int64)
 
 
 def _encode(
@@ -127,7 +130,7 @@ def _encode(
     check_padded(inputs, batch_first, "BiRNNEncoder", "inputs")
     batch_dim = 0 if batch_first else 1
     batch, steps = inputs.shape[batch_dim], inputs.shape[1 - batch_dim]
-    lens = _encode_lengths(inputs, lengths, mask, batch, steps)
+    lens = _encode_lengths(lengths, mask, batch, steps)
     if lens is None and (steps == 0 or batch == 0):
         lens = inputs.new_zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
     if isinstance(rnn, Bidirectional):
@@ -144,7 +147,7 @@ def _encode(
         lens = torch.full((batch,), steps, dtype=torch.int64, device=inputs.device)
     if merge != "concat":
         output = merge_directions(*split_directions(output), mode=merge)
-    return EncoderOutput(output, final, states, lens)
+    return EncoderOutput(output, final, states, lens.to(inputs.device, non_blocking=True))
 
 
 class BiRNNEncoder(nn.Module):
