@@ -16,9 +16,10 @@ from ._layout import (
     split_directions,
     unflatten_states,
 )
-from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._lengths import LengthsLike, PaddingSide, lengths_to_mask, mask_to_lengths
 from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._packed import run_packed
+from ._padding import move_padding
 from ._reverse import reverse_sequences
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "EncoderOutput",
     "LengthsLike",
     "MergeMode",
+    "PaddingSide",
     "State",
     "bridge_states",
     "explain_layout",
@@ -42,6 +44,7 @@ __all__ = [
     "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
+    "move_padding",
     "reverse_sequences",
     "run_packed",
     "split_directions",
