@@ -11,8 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
+from torch._dynamo.testing import CompileCounterWithBackend
 
 from birnn_utils import lengths_to_mask, mask_to_lengths, move_padding, value_checks
+
+from .portable_cases import SHAPES, lengths_for
 
 
 def left_to_right_reference(x: Tensor, lengths: list[int]) -> Tensor:
@@ -232,3 +235,21 @@ def test_padding_side_is_validated_and_left_masks_are_checked():
     before = left.clone()
     assert mask_to_lengths(left, padding_side="left").tolist() == [2]
     assert torch.equal(left, before)
+
+
+def test_compiles_to_one_graph_for_every_shape(placement: tuple[torch.device, torch.device]):
+    """As tests/test_compile.py does for the other tensor functions: one graph, dynamic T, B."""
+    data, lengths_device = placement
+
+    def both_ways(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        right = move_padding(x, lengths, batch_first=True)
+        return right, move_padding(right, lengths, to="left", batch_first=True)
+
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(both_ways, fullgraph=True, dynamic=True, backend=counter)
+    for steps, batch in SHAPES:
+        x = torch.randn(batch, steps, 2, device=data)
+        lengths = lengths_for(steps, batch, lengths_device)
+        torch.testing.assert_close(compiled(x, lengths), both_ways(x, lengths))
+    assert counter.frame_count == 1
