@@ -35,11 +35,12 @@ PaddingSide = Literal["left", "right"]
 or before it (``"left"``, the default of Keras's ``pad_sequences``)."""
 
 
-def check_padding_side(side: object, where: str, name: str = "padding_side") -> str:
-    """Raise unless ``side`` is ``"left"`` or ``"right"``; return it."""
-    if side not in ("left", "right"):
-        raise ValueError(f"{where}: `{name}` must be 'left' or 'right', got {side!r}")
-    return str(side)
+def check_padding_side(side: str, where: str, name: str = "padding_side") -> str:
+    """Raise unless ``side`` is ``"left"`` or ``"right"``; return it (scriptable)."""
+    if side not in ["left", "right"]:  # a list, not a tuple: TorchScript compiles this
+        shown = "'" + side + "'" if isinstance(side, str) else str(side)
+        raise ValueError(where + ": `" + name + "` must be 'left' or 'right', got " + shown)
+    return side
 
 
 def lengths_tensor(lengths: LengthsLike, where: str) -> Tensor:
@@ -239,7 +240,8 @@ def check_right_padded(mask: Tensor, where: str, padding_side: str = "right") ->
         )
 
 
-def mask_to_lengths(mask: Tensor, *, padding_side: PaddingSide = "right") -> Tensor:
+# `padding_side` is not keyword-only, and a `str`: torch.jit.script compiles this function.
+def mask_to_lengths(mask: Tensor, padding_side: str = "right") -> Tensor:
     """Lengths of the sequences a padded boolean mask marks as valid.
 
     Args:
