@@ -168,7 +168,9 @@ def load_keras_weights(rnn: nn.RNNBase, weights: Sequence[ArrayLike], *, layer: 
             index = d * per_direction + i
             tensor = _as_tensor(weights[index], where, f"weights[{index}]")
             if tuple(tensor.shape) != expected[name]:
-                raise ValueError(_shape_error(where, name, suffix, expected[name], tensor, module))
+                raise ValueError(
+                    _shape_error(where, name, suffix, expected[name], tensor, module, layer)
+                )
             arrays[name] = tensor
         values[f"weight_ih_l{layer}{suffix}"] = _reorder(arrays["kernel"].t(), order, 0)
         values[f"weight_hh_l{layer}{suffix}"] = _reorder(arrays["recurrent_kernel"].t(), order, 0)
@@ -190,6 +192,7 @@ def _shape_error(
     expected: tuple[int, ...],
     tensor: Tensor,
     module: nn.RNNBase,
+    layer: int,
 ) -> str:
     direction = "backward" if suffix else "forward"
     message = (
@@ -202,7 +205,10 @@ def _shape_error(
             "before the recurrent product: torch's GRU cannot express it"
         )
     elif name == "kernel" and tensor.dim() == 2 and tensor.shape[1] == expected[1]:
-        message += f" (is layer {expected[0]}-wide input the right layer?)"
+        message += (
+            f"; layer {layer} reads {expected[0]} features (input_size at layer 0, "
+            "num_directions * hidden_size above): is `layer` the right one?"
+        )
     return message
 
 
