@@ -228,6 +228,7 @@ def test_keras_states_and_back():
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     _, (h_n, c_n) = lstm(torch.randn(5, 2, 3))
+    h_before, c_before = h_n.clone(), c_n.clone()
     top = keras_states((h_n, c_n))
     assert [t.shape for t in top] == [torch.Size([2, 4])] * 4
     (h_f, h_b), (c_f, c_b) = final_states((h_n, c_n))
@@ -239,6 +240,8 @@ def test_keras_states_and_back():
     assert torch.equal(bottom[3], c_n[1])
     h_0, c_0 = from_keras_states(bottom)
     assert torch.equal(h_0, h_n[:2]) and torch.equal(c_0, c_n[:2])
+    h_0 += 1  # new tensors, not views of the states given
+    assert torch.equal(h_n, h_before) and torch.equal(c_n, c_before)
     gru_h = torch.randn(2, 3, 4)
     assert all(
         torch.equal(a, b) for a, b in zip(keras_states(gru_h), [gru_h[0], gru_h[1]], strict=True)
@@ -305,7 +308,9 @@ def test_from_keras_builds_the_matching_module(keras_kind: str, kind: str, confi
     weights = [w.astype(np.float32) for w in random_keras_weights(kind, 3, 4)]
     forward = fake(keras_kind, weights[:3], **config)
     backward = fake(keras_kind, weights[3:], go_backwards=True, **config)
+    before = [w.copy() for w in weights]
     rnn = from_keras(fake_bidirectional(forward, backward))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, before, strict=True))
     assert (rnn.bidirectional, rnn.batch_first, rnn.hidden_size, rnn.input_size) == (
         True,
         True,
@@ -444,6 +449,9 @@ def test_load_keras_weights_refuses_mismatches_and_writes_nothing():
     for rnn, weights, error, message in cases:
         with pytest.raises(error, match=re.escape(message)):
             load_keras_weights(rnn, weights)
+    upper = nn.GRU(3, 4, num_layers=2, bidirectional=True)
+    with pytest.raises(ValueError, match=re.escape("layer 1 reads 8 features (input_size at")):
+        load_keras_weights(upper, good, layer=1)
     with pytest.raises(
         IndexError, match=re.escape("load_keras_weights: `layer` must be in [-1, 0]")
     ):
