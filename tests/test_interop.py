@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from birnn_utils import Directions, final_states, interop
+from birnn_utils import Directions, bridge_states, final_states, interop, merge_directions
 from birnn_utils.interop import (
     from_keras,
     from_keras_states,
@@ -550,3 +550,15 @@ def test_interop_names_are_documented_with_examples():
         assert "Returns:" in doc or inspect.signature(obj).return_annotation == "None", name
         assert f"::: birnn_utils.interop.{name}\n" in api, name
     assert sorted(interop.__all__) == interop.__all__
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: merge_directions(torch.ones(2), torch.ones(2), "ave"),
+        lambda: bridge_states(torch.ones(2, 1, 3), "ave"),
+    ],
+)
+def test_keras_merge_mode_names_point_to_ours(call: Any):
+    with pytest.raises(ValueError, match=re.escape("got 'ave' (Keras's 'ave' is 'mean' here)")):
+        call()
