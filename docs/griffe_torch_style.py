@@ -14,6 +14,7 @@ that knows the docs' link syntax.
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 import griffe
@@ -41,10 +42,10 @@ class TorchStyleDocstrings(griffe.Extension):
         for obj in _objects(pkg):
             if obj.docstring is not None:
                 value = _SINGULAR.sub(r"\1Examples:", obj.docstring.value)
-                obj.docstring.value = _ROLE.sub(lambda m: _link(m, obj, public), value)
+                obj.docstring.value = _ROLE.sub(partial(_link, obj=obj, public=public), value)
 
 
-def _link(match: re.Match[str], obj: griffe.Object, public: set[str]) -> str:
+def _link(match: re.Match[str], *, obj: griffe.Object, public: set[str]) -> str:
     kind, target = match.groups()
     shown = target.rsplit(".", 1)[-1]
     name = target.removeprefix(f"{PACKAGE}.")
