@@ -8,7 +8,9 @@ which Markdown shows literally. Once the whole package is loaded, the extension 
 ``Example:`` and turns each role whose target is public into a mkdocs-autorefs link to the API
 reference (``[`run_packed`][birnn_utils.run_packed]``); a role naming something private stays
 plain code. Rewriting here keeps the docstrings torch-style for ``help()`` and leaves one place
-that knows the docs' link syntax.
+that knows the docs' link syntax. Last, griffe reads source statically and does not see the
+constructor Python generates for a NamedTuple, so the extension adds it (``Directions(forward,
+backward)``), as it adds a dataclass's.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ def _objects(obj: griffe.Object) -> list[griffe.Object]:
 
 
 class TorchStyleDocstrings(griffe.Extension):
-    """Rename ``Example:`` to ``Examples:``; link ``:func:`name``` roles into the API reference."""
+    """Rename ``Example:``, link ``:func:`name``` roles, give NamedTuples a constructor."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         if pkg.name != PACKAGE:
             return
         public = set(pkg.exports or ())
         for obj in _objects(pkg):
+            if isinstance(obj, griffe.Class) and "NamedTuple" in map(str, obj.bases):
+                _add_namedtuple_init(obj)
             if obj.docstring is not None:
                 value = _SINGULAR.sub(r"\1Examples:", obj.docstring.value)
                 obj.docstring.value = _ROLE.sub(partial(_link, obj=obj, public=public), value)
@@ -61,3 +65,18 @@ def _link(match: re.Match[str], *, obj: griffe.Object, public: set[str]) -> str:
         if owner is not None and owner.is_class and owner.name in public:
             path = f"{PACKAGE}.{owner.name}.{name}"
     return f"[`{shown}`][{path}]" if path else f"`{shown}`"
+
+
+def _add_namedtuple_init(cls: griffe.Class) -> None:
+    """Give a NamedTuple the ``__init__`` Python generates, so it shows ``Name(field, ...)``."""
+    fields = [
+        griffe.Parameter(member.name, annotation=member.annotation, kind=_POSITIONAL)
+        for member in cls.members.values()
+        if isinstance(member, griffe.Attribute) and "class-attribute" not in member.labels
+    ]
+    init = griffe.Function("__init__", parent=cls)
+    init.parameters = griffe.Parameters(griffe.Parameter("self", kind=_POSITIONAL), *fields)
+    cls.set_member("__init__", init)
+
+
+_POSITIONAL = griffe.ParameterKind.positional_or_keyword
