@@ -20,7 +20,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["Options", "RNNLike", "packed_rnn", "rnn_options", "run_rnn"]
+__all__ = ["OP_NAME", "Options", "RNNLike", "packed_rnn", "rnn_options", "run_rnn"]
+
+OP_NAME = "birnn_utils::packed_rnn"
 
 _KERNELS: dict[str, Callable[..., Any]] = {
     "RNN_TANH": torch.rnn_tanh,
@@ -181,7 +183,7 @@ def _no_c(h0: Tensor) -> Tensor:
     return h0.new_empty(0)
 
 
-@torch.library.custom_op("birnn_utils::packed_rnn", mutates_args=())
+@torch.library.custom_op(OP_NAME, mutates_args=())
 def _packed_rnn_op(
     input: Tensor,
     lengths: Tensor | None,
@@ -245,7 +247,7 @@ def _in_fresh_thread(fn: Callable[[], list[Tensor]], device: torch.device) -> li
     return box[0]
 
 
-@torch.library.custom_op("birnn_utils::packed_rnn_backward", mutates_args=())
+@torch.library.custom_op(OP_NAME + "_backward", mutates_args=())
 def _packed_rnn_backward_op(
     grad_output: Tensor,
     grad_h: Tensor,
