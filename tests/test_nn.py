@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.testing import assert_close
 
 import birnn_utils.nn as bnn
+from birnn_utils._ops import packed_rnn
 
 from .reference import KINDS, make_rnn
 
@@ -290,3 +291,32 @@ def test_the_op_has_the_gradients_of_eager_torch(kind: str) -> None:
     got += torch.autograd.grad(weighted_sum(got), [*wrt, *weights])
     expected += torch.autograd.grad(weighted_sum(expected), [*wrt, *native.parameters()])
     assert_close(got, expected)
+
+
+def test_a_wrong_hx_is_named() -> None:
+    lstm = bnn.LSTM(3, 4, num_layers=2)
+    x = torch.randn(5, 2, 3)
+    with pytest.raises(
+        ValueError, match=r"LSTM: `hx`'s c_0 must have shape \(2, 2, 4\) .* got \(2, 2, 3\)"
+    ):
+        lstm(x, (torch.zeros(2, 2, 4), torch.zeros(2, 2, 3)), lengths=[5, 2])
+    with pytest.raises(TypeError, match=r"LSTM: `hx` must be a tuple \(h_0, c_0\), got Tensor"):
+        lstm(x, torch.zeros(2, 2, 4), lengths=[5, 2])
+    with pytest.raises(TypeError, match=r"GRU: `hx` must be a Tensor h_0, got tuple"):
+        bnn.GRU(3, 4)(x, (torch.zeros(1, 2, 4),), lengths=[5, 2])
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "gru", "lstm_proj"])
+def test_packed_rnn_runs_a_native_module_on_its_own_parameters(kind: str) -> None:
+    """What run_packed and BiRNNEncoder will call for torch.nn modules (issue 11, point 3)."""
+    native = make_rnn(kind, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(4, 5, 3, dtype=DTYPE, requires_grad=True)
+    lengths = [5, 0, 2, 1]
+    hx = initial_state(native, 4, x.device)
+    got_values = list(packed_rnn(native, x, torch.tensor(lengths), hx, "test"))
+    got = [got_values[0], *state_parts(got_values[1])]
+    expected = reference(native, x, lengths, hx)
+    assert_close(got, expected)
+    wrt = [x, *native.parameters()]
+    grads = torch.autograd.grad(weighted_sum(got), wrt)
+    assert_close(grads, torch.autograd.grad(weighted_sum(expected), wrt))
