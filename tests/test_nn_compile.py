@@ -33,7 +33,9 @@ def values_and_grads(model: nn.Module, args: tuple[Any, ...]) -> list[Tensor]:
     leaves = [a.detach().clone().requires_grad_() if a.is_floating_point() else a for a in args]
     result = model(*leaves)
     flat = [t for part in result for t in (part if isinstance(part, tuple) else (part,))]
-    loss = sum((t * torch.linspace(-1, 1, t.numel()).view_as(t)).sum() for t in flat)
+    loss = sum(
+        (t * torch.linspace(-1, 1, t.numel(), device=t.device).view_as(t)).sum() for t in flat
+    )
     wrt = [a for a in leaves if a.requires_grad] + list(model.parameters())
     return flat + list(torch.autograd.grad(loss, wrt))  # type: ignore[arg-type]
 
@@ -60,11 +62,11 @@ CASES = [
 
 @pytest.mark.parametrize(("cls", "kwargs", "with_hx"), CASES, ids=["lstm", "gru", "rnn", "proj"])
 def test_compiles_to_one_graph_with_eager_values_and_gradients(
-    cls: type[nn.Module], kwargs: dict[str, Any], with_hx: bool
+    cls: type[nn.Module], kwargs: dict[str, Any], with_hx: bool, device: torch.device
 ) -> None:
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     torch.manual_seed(0)
-    model = Call(cls(INPUT_SIZE, 7, **kwargs))
+    model = Call(cls(INPUT_SIZE, 7, **kwargs)).to(device)
     rnn: Any = model.rnn
     torch.compiler.reset()
     counter = CompileCounterWithBackend("aot_eager")
@@ -72,12 +74,16 @@ def test_compiles_to_one_graph_with_eager_values_and_gradients(
     frames = []
     for steps, batch in SHAPES:
         shape = (batch, steps, INPUT_SIZE) if rnn.batch_first else (steps, batch, INPUT_SIZE)
-        args: tuple[Tensor, ...] = (torch.randn(shape), lengths_for(steps, batch))
+        # Lengths on the data's device: the op takes them to the CPU itself.
+        args: tuple[Tensor, ...] = (
+            torch.randn(shape, device=device),
+            lengths_for(steps, batch).to(device),
+        )
         if with_hx:
             rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
-            args += (torch.randn(rows, batch, rnn.proj_size or rnn.hidden_size),)
+            args += (torch.randn(rows, batch, rnn.proj_size or rnn.hidden_size, device=device),)
             if cls is bnn.LSTM:
-                args += (torch.randn(rows, batch, rnn.hidden_size),)
+                args += (torch.randn(rows, batch, rnn.hidden_size, device=device),)
         assert_close(values_and_grads(compiled, args), values_and_grads(model, args))
         frames.append(counter.frame_count)
     # The first shape compiles (Dynamo may restart its analysis once); later ones reuse it.

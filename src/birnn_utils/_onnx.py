@@ -69,142 +69,118 @@ def onnx_translation_table() -> dict[Any, Callable[..., Any]]:
         batch_first: bool,
         bidirectional: bool,
     ) -> tuple[Any, Any, Any]:
-        return _translate(
-            opset18,
-            input,
-            lengths,
-            h0,
-            c0,
-            list(weights),
-            mode,
-            num_layers,
-            bias,
-            batch_first,
-            bidirectional,
-        )
+        op: Any = opset18  # its stubs type values narrower than the graph has them
+        weights = list(weights)
+        directions = 2 if bidirectional else 1
+        per_direction = len(weights) // (num_layers * directions)
+        if mode == "LSTM" and per_direction != (4 if bias else 2):
+            raise ValueError(
+                "onnx_translation_table: an LSTM with `proj_size` > 0 has no ONNX equivalent "
+                "(ONNX's LSTM has no projection); export an LSTM without proj_size"
+            )
+        gates = len(_GATE_ORDER[mode])
+
+        def ints(*values: int) -> Any:
+            return op.Constant(value_ints=list(values))
+
+        x = op.Transpose(input, perm=[1, 0, 2]) if batch_first else input
+        steps_and_batch = op.Shape(x, start=0, end=2)
+        if lengths is None:
+            steps, batch = op.Shape(x, start=0, end=1), op.Shape(x, start=1, end=2)
+            sequence_lens = op.Expand(op.Cast(steps, to=6), batch)
+        else:
+            sequence_lens = op.Cast(lengths, to=6)  # int32
+        h_states, c_states = [], []
+        # onnxruntime gives rows of length 0 a zero final state; PyTorch keeps their initial one.
+        zero = op.Cast(op.Constant(value_int=0), to=6)
+        empty = op.Reshape(op.Equal(sequence_lens, zero), ints(1, -1, 1))
+        for layer in range(num_layers):
+            first = (layer * directions) * per_direction
+            block = [
+                weights[first + d * per_direction : first + (d + 1) * per_direction]
+                for d in range(directions)
+            ]
+            w = op.Concat(
+                *[op.Unsqueeze(_reorder(op, p[0], mode, gates), ints(0)) for p in block], axis=0
+            )
+            r = op.Concat(
+                *[op.Unsqueeze(_reorder(op, p[1], mode, gates), ints(0)) for p in block], axis=0
+            )
+            b = (
+                op.Concat(
+                    *[
+                        op.Unsqueeze(
+                            op.Concat(
+                                _reorder(op, p[2], mode, gates),
+                                _reorder(op, p[3], mode, gates),
+                                axis=0,
+                            ),
+                            ints(0),
+                        )
+                        for p in block
+                    ],
+                    axis=0,
+                )
+                if bias
+                else None
+            )
+            rows = [layer * directions, (layer + 1) * directions]
+            init_h = op.Slice(h0, ints(rows[0]), ints(rows[1]), ints(0))
+            direction = "bidirectional" if bidirectional else "forward"
+            size = _hidden_size(weights[first + 1])
+            if mode == "LSTM":
+                init_c = op.Slice(c0, ints(rows[0]), ints(rows[1]), ints(0))
+                y, y_h, y_c = op.LSTM(
+                    x,
+                    w,
+                    r,
+                    b,
+                    sequence_lens,
+                    init_h,
+                    init_c,
+                    hidden_size=size,
+                    direction=direction,
+                )
+                c_states.append(op.Where(empty, init_c, y_c))
+            elif mode == "GRU":
+                y, y_h = op.GRU(
+                    x,
+                    w,
+                    r,
+                    b,
+                    sequence_lens,
+                    init_h,
+                    hidden_size=size,
+                    direction=direction,
+                    linear_before_reset=1,
+                )
+            else:
+                activation = "Tanh" if mode == "RNN_TANH" else "Relu"
+                y, y_h = op.RNN(
+                    x,
+                    w,
+                    r,
+                    b,
+                    sequence_lens,
+                    init_h,
+                    hidden_size=size,
+                    direction=direction,
+                    activations=[activation] * directions,
+                )
+            h_states.append(op.Where(empty, init_h, y_h))
+            # Y is T x dirs x B x H: to T x B x dirs*H, the next layer's input and the output.
+            x = op.Reshape(
+                op.Transpose(y, perm=[0, 2, 1, 3]), op.Concat(steps_and_batch, ints(-1), axis=0)
+            )
+        output = op.Transpose(x, perm=[1, 0, 2]) if batch_first else x
+        h_n = op.Concat(*h_states, axis=0) if num_layers > 1 else h_states[0]
+        if mode != "LSTM":
+            return output, h_n, op.CastLike(op.ConstantOfShape(ints(0)), h_n)  # no c_n
+        c_n = op.Concat(*c_states, axis=0) if num_layers > 1 else c_states[0]
+        return output, h_n, c_n
 
     namespace, name = OP_NAME.split("::")
     return {getattr(getattr(torch.ops, namespace), name).default: packed_rnn}
-
-
-def _translate(
-    op: Any,
-    input: Any,
-    lengths: Any,
-    h0: Any,
-    c0: Any,
-    weights: list[Any],
-    mode: str,
-    num_layers: int,
-    bias: bool,
-    batch_first: bool,
-    bidirectional: bool,
-) -> tuple[Any, Any, Any]:
-    directions = 2 if bidirectional else 1
-    per_direction = len(weights) // (num_layers * directions)
-    if mode == "LSTM" and per_direction != (4 if bias else 2):
-        raise ValueError(
-            "onnx_translation_table: an LSTM with `proj_size` > 0 has no ONNX equivalent "
-            "(ONNX's LSTM has no projection); export an LSTM without proj_size"
-        )
-    gates = len(_GATE_ORDER[mode])
-
-    def ints(*values: int) -> Any:
-        return op.Constant(value_ints=list(values))
-
-    x = op.Transpose(input, perm=[1, 0, 2]) if batch_first else input
-    steps_and_batch = op.Shape(x, start=0, end=2)
-    if lengths is None:
-        steps, batch = op.Shape(x, start=0, end=1), op.Shape(x, start=1, end=2)
-        sequence_lens = op.Expand(op.Cast(steps, to=6), batch)
-    else:
-        sequence_lens = op.Cast(lengths, to=6)  # int32
-    h_states, c_states = [], []
-    # onnxruntime gives rows of length 0 a zero final state; PyTorch keeps their initial one.
-    zero = op.Cast(op.Constant(value_int=0), to=6)
-    empty = op.Reshape(op.Equal(sequence_lens, zero), ints(1, -1, 1))
-    for layer in range(num_layers):
-        first = (layer * directions) * per_direction
-        block = [
-            weights[first + d * per_direction : first + (d + 1) * per_direction]
-            for d in range(directions)
-        ]
-        w = op.Concat(
-            *[op.Unsqueeze(_reorder(op, p[0], mode, gates), ints(0)) for p in block], axis=0
-        )
-        r = op.Concat(
-            *[op.Unsqueeze(_reorder(op, p[1], mode, gates), ints(0)) for p in block], axis=0
-        )
-        b = (
-            op.Concat(
-                *[
-                    op.Unsqueeze(
-                        op.Concat(
-                            _reorder(op, p[2], mode, gates), _reorder(op, p[3], mode, gates), axis=0
-                        ),
-                        ints(0),
-                    )
-                    for p in block
-                ],
-                axis=0,
-            )
-            if bias
-            else None
-        )
-        rows = [layer * directions, (layer + 1) * directions]
-        init_h = op.Slice(h0, ints(rows[0]), ints(rows[1]), ints(0))
-        direction = "bidirectional" if bidirectional else "forward"
-        size = _hidden_size(weights[first + 1])
-        if mode == "LSTM":
-            init_c = op.Slice(c0, ints(rows[0]), ints(rows[1]), ints(0))
-            y, y_h, y_c = op.LSTM(
-                x,
-                w,
-                r,
-                b,
-                sequence_lens,
-                init_h,
-                init_c,
-                hidden_size=size,
-                direction=direction,
-            )
-            c_states.append(op.Where(empty, init_c, y_c))
-        elif mode == "GRU":
-            y, y_h = op.GRU(
-                x,
-                w,
-                r,
-                b,
-                sequence_lens,
-                init_h,
-                hidden_size=size,
-                direction=direction,
-                linear_before_reset=1,
-            )
-        else:
-            activation = "Tanh" if mode == "RNN_TANH" else "Relu"
-            y, y_h = op.RNN(
-                x,
-                w,
-                r,
-                b,
-                sequence_lens,
-                init_h,
-                hidden_size=size,
-                direction=direction,
-                activations=[activation] * directions,
-            )
-        h_states.append(op.Where(empty, init_h, y_h))
-        # Y is T x dirs x B x H: to T x B x dirs*H, the next layer's input and the output.
-        x = op.Reshape(
-            op.Transpose(y, perm=[0, 2, 1, 3]), op.Concat(steps_and_batch, ints(-1), axis=0)
-        )
-    output = op.Transpose(x, perm=[1, 0, 2]) if batch_first else x
-    h_n = op.Concat(*h_states, axis=0) if num_layers > 1 else h_states[0]
-    if mode != "LSTM":
-        return output, h_n, op.CastLike(op.ConstantOfShape(ints(0)), h_n)  # no c_n
-    c_n = op.Concat(*c_states, axis=0) if num_layers > 1 else c_states[0]
-    return output, h_n, c_n
 
 
 def _hidden_size(weight_hh: Any) -> int:

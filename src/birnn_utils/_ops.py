@@ -208,12 +208,9 @@ def _(
     h0: Tensor,
     c0: Tensor | None,
     weights: list[Tensor],
-    mode: str,
-    num_layers: int,
-    bias: bool,
-    batch_first: bool,
-    bidirectional: bool,
+    *options: object,
 ) -> tuple[Tensor, Tensor, Tensor]:
+    bidirectional = Options(*options).bidirectional  # type: ignore[arg-type]
     width = (2 if bidirectional else 1) * h0.shape[2]
     output = input.new_empty(*input.shape[:2], width)
     return output, torch.empty_like(h0), _no_c(h0) if c0 is None else torch.empty_like(c0)
@@ -295,11 +292,7 @@ def _(
     h0: Tensor,
     c0: Tensor | None,
     weights: list[Tensor],
-    mode: str,
-    num_layers: int,
-    bias: bool,
-    batch_first: bool,
-    bidirectional: bool,
+    *options: object,
 ) -> list[Tensor]:
     grad_c0 = _no_c(h0) if c0 is None else torch.empty_like(c0)
     return [
