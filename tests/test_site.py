@@ -141,8 +141,22 @@ def _heading(api: Node, path: str) -> Node:
     return headings[0]
 
 
-@pytest.mark.parametrize("name", birnn_utils.__all__)
-def test_public_object_has_its_signature(api: Node, name: str) -> None:
+def _documented_objects() -> list[tuple[str, object]]:
+    """Each public name and its object; a public module (``birnn_utils.nn``) by its members."""
+    objects: list[tuple[str, object]] = []
+    for name in birnn_utils.__all__:
+        obj = getattr(birnn_utils, name)
+        if inspect.ismodule(obj):
+            objects += [(f"{name}.{member}", getattr(obj, member)) for member in obj.__all__]
+        else:
+            objects.append((name, obj))
+    return objects
+
+
+@pytest.mark.parametrize(
+    ("name", "obj"), [pytest.param(name, obj, id=name) for name, obj in _documented_objects()]
+)
+def test_public_object_has_its_signature(api: Node, name: str, obj: object) -> None:
     heading = _heading(api, f"birnn_utils.{name}")
     assert heading.parent is not None
     siblings = heading.parent.elements()
@@ -151,16 +165,16 @@ def test_public_object_has_its_signature(api: Node, name: str) -> None:
         following = siblings[siblings.index(heading) + 2]
     assert "doc-signature" in following.classes, f"{name}: no signature under its heading"
     signature = " ".join(following.text().split())
-    assert signature.startswith(name), signature
+    short = name.rpartition(".")[2]
+    assert signature.startswith(short), signature
     if len(signature) > 80:  # mkdocs.yml's line_length: formatted by ruff, one parameter a line
         assert "\n" in following.text().strip(), f"{name}: signature not formatted (no ruff?)"
-    obj = getattr(birnn_utils, name)
     if inspect.isclass(obj) and not issubclass(obj, tuple):
         own_init = inspect.signature(obj.__init__).parameters  # type: ignore[misc]
         for parameter in list(own_init)[1:]:  # the constructor's, merged into the class
             assert f"{parameter}" in signature, f"{name}: `{parameter}` not in {signature!r}"
     elif inspect.isfunction(obj):
-        assert signature.startswith(f"{name}(")
+        assert signature.startswith(f"{short}(")
         assert "->" in signature, f"{name}: no return type in {signature!r}"
 
 

@@ -1,5 +1,6 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
+from . import nn
 from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
@@ -18,6 +19,7 @@ from ._layout import (
 )
 from ._lengths import LengthsLike, PaddingSide, lengths_to_mask, mask_to_lengths
 from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
+from ._onnx import onnx_translation_table
 from ._packed import run_packed
 from ._padding import move_padding
 from ._reverse import reverse_sequences
@@ -45,6 +47,8 @@ __all__ = [
     "mask_to_lengths",
     "merge_directions",
     "move_padding",
+    "nn",
+    "onnx_translation_table",
     "reverse_sequences",
     "run_packed",
     "split_directions",
