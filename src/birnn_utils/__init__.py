@@ -20,6 +20,14 @@ from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
 from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._packed import run_packed
 from ._reverse import reverse_sequences
+from ._varlen import (
+    cu_seqlens_to_lengths,
+    lengths_to_cu_seqlens,
+    packed_to_varlen,
+    padded_to_varlen,
+    varlen_to_packed,
+    varlen_to_padded,
+)
 
 __version__ = "0.1.0"
 
@@ -32,20 +40,26 @@ __all__ = [
     "MergeMode",
     "State",
     "bridge_states",
+    "cu_seqlens_to_lengths",
     "explain_layout",
     "extract_forward_module",
     "extract_reverse_module",
     "final_outputs",
     "final_states",
     "flatten_states",
+    "lengths_to_cu_seqlens",
     "lengths_to_mask",
     "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
+    "packed_to_varlen",
+    "padded_to_varlen",
     "reverse_sequences",
     "run_packed",
     "split_directions",
     "unflatten_states",
     "value_checks",
     "value_checks_enabled",
+    "varlen_to_packed",
+    "varlen_to_padded",
 ]
