@@ -69,7 +69,9 @@ def run_stack(
     """A native multi-layer bidirectional module rebuilt as a stack of single-layer wrappers."""
     finals = []
     for layer in range(bi.num_layers):
-        x, state = Bidirectional(*directions_of(bi, layer))(x, lengths, initial_of(h_0, layer))
+        x, state = Bidirectional(*directions_of(bi, layer))(
+            x, initial_of(h_0, layer), lengths=lengths
+        )
         finals.append(native_layout(state))
     return x, [torch.cat(parts) for parts in zip(*finals, strict=True)]
 
@@ -152,7 +154,7 @@ def test_equals_make_bidirectional_of_the_same_modules(kind: str, batch_first: b
     torch.testing.assert_close(output.data, expected_packed.data)
     torch.testing.assert_close(native_layout(state), leaves(expected_state))
     expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=5)
-    output, state = wrapper(x, lengths)
+    output, state = wrapper(x, lengths=lengths)
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(native_layout(state), leaves(expected_state))
 
@@ -170,7 +172,7 @@ def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
     )
     expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=5)
     for output, state in (
-        wrapper(x, [3, 0, 5], initial_of(h_0, 0)),
+        wrapper(x, initial_of(h_0, 0), lengths=[3, 0, 5]),
         run_packed(wrapper, x, [3, 0, 5], initial_of(h_0, 0)),
     ):
         assert not output[1].any()
@@ -255,10 +257,10 @@ def custom_pair() -> tuple[LayerNormGRU, LayerNormGRU]:
 
 def test_custom_module_matches_per_sequence_runs() -> None:
     forward, backward = custom_pair()
-    wrapper = Bidirectional(forward, backward)
+    wrapper = Bidirectional(forward, backward, batch_first=False)
     x = make_input(False, steps=5, batch=4)
     lengths = [3, 5, 0, 1]
-    output, state = wrapper(x, lengths)
+    output, state = wrapper(x, lengths=lengths)
     for b, n in enumerate(lengths):
         assert torch.equal(output[n:, b], torch.zeros(5 - n, 4, dtype=DTYPE))
         if n == 0:
@@ -281,15 +283,15 @@ def test_custom_module_matches_per_sequence_runs() -> None:
 
 
 def test_custom_module_gradients_reach_both_directions() -> None:
-    wrapper = Bidirectional(*custom_pair())
+    wrapper = Bidirectional(*custom_pair(), batch_first=False)
     x = make_input(False, steps=3, batch=2).requires_grad_()
-    output, _ = wrapper(x, [3, 2])
+    output, _ = wrapper(x, lengths=[3, 2])
     output.pow(2).sum().backward()
     for module in (wrapper.forward_module, wrapper.backward_module):
         for name, param in module.named_parameters():
             assert param.grad is not None, name
             assert param.grad.abs().sum() > 0, name
-    assert torch.autograd.gradcheck(lambda x: wrapper(x, [3, 2])[0], (x,))
+    assert torch.autograd.gradcheck(lambda x: wrapper(x, lengths=[3, 2])[0], (x,))
 
 
 def test_gradcheck_native_packed_path() -> None:
@@ -298,7 +300,7 @@ def test_gradcheck_native_packed_path() -> None:
     x = make_input(False, steps=3, batch=3).requires_grad_()
 
     def fn(x: Tensor) -> tuple[Tensor, ...]:
-        output, state = wrapper(x, [2, 0, 3])
+        output, state = wrapper(x, lengths=[2, 0, 3])
         return output, *native_layout(state)
 
     assert torch.autograd.gradcheck(fn, (x,))
@@ -308,7 +310,7 @@ def test_gradcheck_native_packed_path() -> None:
 def test_backward_none_is_a_reinitialised_copy(make: Any) -> None:
     forward = make()
     before = {k: v.clone() for k, v in forward.state_dict().items()}
-    wrapper = Bidirectional(forward)
+    wrapper = Bidirectional(forward, batch_first=False)
     copy = wrapper.backward_module
     assert type(copy) is type(forward)
     assert copy is not forward
@@ -337,7 +339,7 @@ def test_encoder_accepts_a_wrapper() -> None:
         torch.testing.assert_close(got.outputs, expected.outputs)
         torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
         assert wrapped.output_size == native.output_size
-    custom = BiRNNEncoder(Bidirectional(*custom_pair()))
+    custom = BiRNNEncoder(Bidirectional(*custom_pair(), batch_first=False))
     encoded = custom(make_input(False, steps=4, batch=2), [4, 1])
     assert encoded.outputs.shape == (4, 2, custom.output_size)
     torch.testing.assert_close(
@@ -353,9 +355,9 @@ def test_does_not_mutate_arguments() -> None:
     h_0 = random_state(bi, 3)
     initial = initial_of(h_0, 0)
     copies = [t.clone() for t in (x, lengths, *leaves(h_0))]
-    wrapper(x, lengths, initial)
-    wrapper(x, None, initial)
-    wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), None, initial)
+    wrapper(x, initial, lengths=lengths)
+    wrapper(x, initial)
+    wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), initial)
     originals = (x, lengths, *leaves(h_0))
     assert all(torch.equal(a, b) for a, b in zip(originals, copies, strict=True))
 
@@ -391,8 +393,8 @@ def test_bad_arguments() -> None:
         ValueError, match=r"Bidirectional: cannot re-initialise a copy of `forward` \(Bare\)"
     ):
         Bidirectional(Bare())
-    with pytest.raises(TypeError, match=r"Bidirectional: `initial_state` must be a Directions"):
-        wrapper(x, None, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Bidirectional: `hx` must be a Directions"):
+        wrapper(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))  # type: ignore[arg-type]
     with pytest.raises(
         TypeError, match=r"Bidirectional: `input` must be a Tensor or a PackedSequence, got list"
     ):
@@ -402,33 +404,33 @@ def test_bad_arguments() -> None:
     with pytest.raises(
         ValueError, match=r"Bidirectional: `lengths` must be None for a PackedSequence"
     ):
-        wrapper(pack_padded_sequence(x, [3, 2]), [3, 2])
-    for module in (wrapper, Bidirectional(*custom_pair())):
+        wrapper(pack_padded_sequence(x, [3, 2]), lengths=[3, 2])
+    for module in (wrapper, Bidirectional(*custom_pair(), batch_first=False)):
         with pytest.raises(
             ValueError, match=r"Bidirectional: `lengths` must be in \[0, 3\], got max 4"
         ):
-            module(x, [4, 1])
+            module(x, lengths=[4, 1])
         with pytest.raises(ValueError, match=r"Bidirectional: `lengths` must have one entry per"):
-            module(x, [1])
+            module(x, lengths=[1])
     with pytest.raises(
         ValueError, match=r"BiRNNEncoder: a Bidirectional `rnn` must have merge='concat'"
     ):
         BiRNNEncoder(Bidirectional(gru, merge="sum"))
 
 
-def test_initial_state_must_be_directions_on_every_path() -> None:
+def test_hx_must_be_directions_on_every_path() -> None:
     bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
     x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
     for lengths in (None, [5, 3, 3]):  # the padded path and the packed-internally path
-        with pytest.raises(TypeError, match=r"`initial_state` must be a Directions.*got tuple"):
-            bi(x, lengths, (h, h))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"`hx` must be a Directions.*got tuple"):
+            bi(x, (h, h), lengths=lengths)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("lengths", [[5, 0, 3], [0, 0, 0], [5, 2, 3]])
-def test_a_default_half_of_the_initial_state_is_zeros(lengths: list[int]) -> None:
+def test_a_default_half_of_hx_is_zeros(lengths: list[int]) -> None:
     bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
     x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
-    output, state = bi(x, lengths, Directions(h, None))
-    expected_output, expected_state = bi(x, lengths, Directions(h, torch.zeros_like(h)))
+    output, state = bi(x, Directions(h, None), lengths=lengths)
+    expected_output, expected_state = bi(x, Directions(h, torch.zeros_like(h)), lengths=lengths)
     torch.testing.assert_close(output, expected_output)
     torch.testing.assert_close(tuple(state), tuple(expected_state))

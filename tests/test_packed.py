@@ -210,5 +210,5 @@ def test_bad_input() -> None:
         run_packed(rnn, x, [1, 5])
     with pytest.raises(TypeError, match=r"run_packed: `lengths` must be an integer tensor"):
         run_packed(rnn, x, torch.tensor([1.0, 2.0]))
-    with pytest.raises(TypeError, match=r"run_packed: `initial_state` must be a Tensor or a"):
-        run_packed(rnn, x, [0, 2], initial_state=[torch.zeros(1, 2, 4)])
+    with pytest.raises(TypeError, match=r"run_packed: `hx` must be a Tensor or a"):
+        run_packed(rnn, x, [0, 2], hx=[torch.zeros(1, 2, 4)])
