@@ -295,21 +295,26 @@ def check_cu_seqlens(
             f"{format_shape(cu_seqlens)}"
         )
     if value_checks_enabled():
-        offsets = cu_seqlens.to(torch.int64)
-        drops = offsets[1:] < offsets[:-1]
-        first_drop = torch.where(drops.any(), drops.int().argmax(), -1) if drops.numel() else None
-        summary = [offsets[0], offsets[-1]] + ([] if first_drop is None else [first_drop])
-        start, end, *drop = torch.stack(summary).tolist()  # the one host read
-        if start != 0:
-            raise ValueError(f"{where}: `cu_seqlens` must start at 0, got {start}")
-        if drop and drop[0] >= 0:
-            i = drop[0]
-            raise ValueError(
-                f"{where}: `cu_seqlens` must be non-decreasing, got "
-                f"cu_seqlens[{i}] > cu_seqlens[{i + 1}]"
-            )
-        if total is not None and end != total:
-            raise ValueError(
-                f"{where}: `cu_seqlens` must end at the number of tokens ({total}), got {end}"
-            )
+        _check_offsets(cu_seqlens, total, where)
     return cu_seqlens.to(device=device, dtype=torch.int64, non_blocking=cu_seqlens.is_cpu)
+
+
+def _check_offsets(cu_seqlens: Tensor, total: int | None, where: str) -> None:
+    """The value part of :func:`check_cu_seqlens`: one host read of a few summary numbers."""
+    offsets = cu_seqlens.to(torch.int64)
+    drops = offsets[1:] < offsets[:-1]
+    first_drop = torch.where(drops.any(), drops.int().argmax(), -1) if drops.numel() else None
+    summary = [offsets[0], offsets[-1]] + ([] if first_drop is None else [first_drop])
+    start, end, *drop = torch.stack(summary).tolist()
+    if start != 0:
+        raise ValueError(f"{where}: `cu_seqlens` must start at 0, got {start}")
+    if drop and drop[0] >= 0:
+        i = drop[0]
+        raise ValueError(
+            f"{where}: `cu_seqlens` must be non-decreasing, got "
+            f"cu_seqlens[{i}] > cu_seqlens[{i + 1}]"
+        )
+    if total is not None and end != total:
+        raise ValueError(
+            f"{where}: `cu_seqlens` must end at the number of tokens ({total}), got {end}"
+        )
