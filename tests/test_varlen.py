@@ -166,14 +166,22 @@ def test_bad_cu_seqlens() -> None:
         ),
         (torch.tensor([0.0, 5.0]), TypeError, r"`cu_seqlens` must be an integer Tensor, got dtype"),
         (torch.tensor([[0, 5]]), ValueError, r"`cu_seqlens` must be 1-D .* got shape \(1, 2\)"),
-        (torch.tensor([], dtype=torch.int64), ValueError, r"`cu_seqlens` must be 1-D with B \+ 1 >= 1"),
+        (
+            torch.tensor([], dtype=torch.int64),
+            ValueError,
+            r"`cu_seqlens` must be 1-D with B \+ 1 >= 1",
+        ),
         (torch.tensor([1, 5]), ValueError, r"`cu_seqlens` must start at 0, got 1"),
         (
             torch.tensor([0, 3, 2, 5]),
             ValueError,
             r"`cu_seqlens` must be non-decreasing, got cu_seqlens\[1\] > cu_seqlens\[2\]",
         ),
-        (torch.tensor([0, 3, 6]), ValueError, r"`cu_seqlens` must end at the number of tokens \(5\), got 6"),
+        (
+            torch.tensor([0, 3, 6]),
+            ValueError,
+            r"`cu_seqlens` must end at the number of tokens \(5\), got 6",
+        ),
     ]
     for cu, error, message in cases:
         with pytest.raises(error, match=r"reverse_sequences: " + message):
