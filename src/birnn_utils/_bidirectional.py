@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -128,7 +129,16 @@ def _outcome(result: object, name: str) -> tuple[Any, Any, bool]:
 
 def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     # A mixer takes no state: it is called with none when there is none.
-    return module(x, **kwargs) if h is None else module(x, h, **kwargs)
+    if h is None:
+        return module(x, **kwargs)
+    try:
+        inspect.signature(module.forward).bind(x, h, **kwargs)
+    except TypeError:
+        raise TypeError(
+            f"Bidirectional: `hx` must be None for a stateless mixer: {type(module).__name__} "
+            "takes no state"
+        ) from None
+    return module(x, h, **kwargs)
 
 
 def _split_state(state: Any, batch: int) -> tuple[Any, Any]:
