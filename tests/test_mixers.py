@@ -9,6 +9,8 @@ module on it, the backward module on it flipped.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -112,7 +114,11 @@ def wrap(kind: str, tying: str, merge: str | None = "concat") -> Bidirectional:
 
 
 def per_sequence(
-    forward: nn.Module, backward: nn.Module, x: Tensor, lengths: list[int], merge: str | None
+    forward: Callable[[Tensor], Tensor],
+    backward: Callable[[Tensor], Tensor],
+    x: Tensor,
+    lengths: list[int],
+    merge: str | None,
 ) -> Any:
     """Each sequence alone, unpadded; zeros at padding."""
     forward_out, backward_out = torch.zeros_like(x), torch.zeros_like(x)
@@ -262,13 +268,9 @@ def test_kwargs_reach_both_modules() -> None:
         Bidirectional(module, batch_first=True),
         Bidirectional(module, module, batch_first=True),
     ):
-        expected = per_sequence(
-            lambda r: bi.forward_module(r, scale=2.0),  # type: ignore[arg-type]
-            lambda r: bi.backward_module(r, scale=2.0),  # type: ignore[arg-type]
-            x,
-            LENGTHS,
-            "concat",
-        )
+        forward = functools.partial(bi.forward_module, scale=2.0)
+        backward = functools.partial(bi.backward_module, scale=2.0)
+        expected = per_sequence(forward, backward, x, LENGTHS, "concat")
         torch.testing.assert_close(bi(x, lengths=LENGTHS, scale=2.0), expected)
 
 
@@ -357,7 +359,7 @@ def test_bad_arguments() -> None:
     module = Stateful()
     with pytest.raises(ValueError, match=r"the tied module's state must have the batch on dim 1"):
         Bidirectional(module, module, batch_first=True)(x)
-    output, state = Bidirectional(module, module, batch_first=True, batch_directions=False)(x)
+    _, state = Bidirectional(module, module, batch_first=True, batch_directions=False)(x)
     torch.testing.assert_close(state.backward, x.flip(1)[:, -1])
     with pytest.raises(TypeError, match=r"must follow the same convention"):
         Bidirectional(module, CausalConv(), batch_first=True)(x)
