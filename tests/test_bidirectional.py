@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,7 +11,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from birnn_utils import Bidirectional, BiRNNEncoder, Directions, make_bidirectional, run_packed
+import birnn_utils._encoder
+import birnn_utils._lengths
+from birnn_utils import (
+    Bidirectional,
+    BiRNNEncoder,
+    Directions,
+    make_bidirectional,
+    padded_to_varlen,
+    run_packed,
+    value_checks_enabled,
+)
 
 from .reference import KINDS, MERGED, make_rnn
 
@@ -427,3 +439,106 @@ def test_a_default_half_of_hx_is_zeros(lengths: list[int]) -> None:
     expected_output, expected_state = bi(x, Directions(h, torch.zeros_like(h)), lengths=lengths)
     torch.testing.assert_close(output, expected_output)
     torch.testing.assert_close(tuple(state), tuple(expected_state))
+
+
+def test_a_copy_that_cannot_be_reinitialised_is_refused() -> None:
+    """#13 defect 7: weights outside every reset_parameters() gave two equal directions."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
+        quantized = torch.ao.nn.quantized.dynamic.LSTM(3, 4)
+    with pytest.raises(
+        ValueError,
+        match=r"Bidirectional: cannot re-initialise a copy of `forward` \(LSTM\): "
+        r"`_all_weight_values.0.param` .* pass `backward` explicitly",
+    ):
+        Bidirectional(quantized)
+
+    class InBuffer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(3, 3)
+            self.register_buffer("weight", torch.randn(3))
+            self.register_buffer("causal", torch.ones(3, dtype=torch.bool))  # not a weight
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.proj(x) * self.weight
+
+    with pytest.raises(ValueError, match=r"\(InBuffer\): `weight` is reset by no reset_parameters"):
+        Bidirectional(InBuffer(), batch_first=True)
+
+    class Constant(InBuffer):
+        def reset_parameters(self) -> None:
+            nn.init.normal_(self.weight)
+
+    fresh = Bidirectional(Constant(), batch_first=True)
+    assert not torch.equal(fresh.forward_module.weight, fresh.backward_module.weight)
+
+
+def test_encoder_with_a_default_half_of_the_state() -> None:
+    """#13 defect 2 through BiRNNEncoder: a Directions state with a None half and empty rows."""
+    encoder = BiRNNEncoder(Bidirectional(nn.LSTM(3, 4, dtype=DTYPE)))
+    x = make_input(False, steps=5, batch=2)
+    expected = encoder(x, [5, 0])
+    got = encoder(x, [5, 0], initial_state=Directions(None, None))
+    torch.testing.assert_close(got.outputs, expected.outputs)
+    torch.testing.assert_close(tuple(got.final), tuple(expected.final))
+
+
+@pytest.fixture
+def value_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each value check that reads tensor values (a host sync for device tensors)."""
+    reads: list[str] = []
+    for module, name in (
+        (birnn_utils._lengths, "_check_range"),
+        (birnn_utils._lengths, "_check_offsets"),
+        (birnn_utils._encoder, "check_right_padded"),
+        (birnn_utils._lengths, "check_right_padded"),
+    ):
+        original = getattr(module, name)
+
+        def counting(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            if value_checks_enabled():
+                reads.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(module, name, counting)
+    return reads
+
+
+def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
+    """Validation happens once, at the boundary: internal callers use unchecked cores."""
+    lstm = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(lstm, 0))
+    custom = Bidirectional(*custom_pair(), batch_first=False)
+    tied_gru = nn.GRU(3, 4, dtype=DTYPE)
+    tied = Bidirectional(tied_gru, tied_gru)
+    x = make_input(False, steps=4, batch=3)
+    lengths = torch.tensor([4, 0, 2])
+    mask = torch.arange(4).unsqueeze(0) < lengths.unsqueeze(1)
+    flat, cu = padded_to_varlen(x, lengths)
+
+    class VarlenIdentity(nn.Module):
+        def forward(self, x: Tensor, *, cu_seqlens: Tensor) -> Tensor:
+            return x
+
+    mixer = Bidirectional(VarlenIdentity(), batch_first=False)
+    calls: dict[str, Callable[[], object]] = {
+        "Bidirectional(native, lengths)": lambda: wrapper(x, lengths=lengths),
+        "Bidirectional(tied, lengths)": lambda: tied(x, lengths=lengths),
+        "Bidirectional(custom, lengths)": lambda: custom(x, lengths=lengths),
+        "Bidirectional(mixer, cu_seqlens)": lambda: mixer(flat, cu_seqlens=cu),
+        "run_packed(native)": lambda: run_packed(lstm, x, lengths),
+        "run_packed(Bidirectional)": lambda: run_packed(wrapper, x, lengths),
+        "run_packed(all empty)": lambda: run_packed(wrapper, x, [0, 0, 0]),
+        "BiRNNEncoder(native)": lambda: BiRNNEncoder(lstm)(x, lengths),
+        "BiRNNEncoder(native, mask)": lambda: BiRNNEncoder(lstm)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(wrapper)(x, lengths),
+        "BiRNNEncoder(Bidirectional, mask)": lambda: BiRNNEncoder(wrapper)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional(custom))": lambda: BiRNNEncoder(custom)(x, lengths),
+    }
+    counts = {}
+    for name, call in calls.items():
+        value_reads.clear()
+        call()
+        counts[name] = len(value_reads)
+    assert counts == dict.fromkeys(calls, 1)

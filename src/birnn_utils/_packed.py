@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ._checks import check_padded, format_shape
 from ._lengths import LengthsLike, check_lengths, lengths_tensor
@@ -42,7 +42,7 @@ def _pack_run_pad(
 
 
 def _shapes_of(rnn: nn.Module, input: Tensor) -> tuple[Any, Any]:
-    """What ``rnn`` returns for one step of one sequence, computed on the meta device.
+    """What ``rnn`` returns for one packed step of two sequences, computed on the meta device.
 
     Only the shapes are real: nothing runs on the data, so no RNG is drawn (dropout) and no
     running statistics move.
@@ -51,7 +51,9 @@ def _shapes_of(rnn: nn.Module, input: Tensor) -> tuple[Any, Any]:
         name: torch.empty_like(tensor, device="meta")
         for name, tensor in [*rnn.named_parameters(), *rnn.named_buffers()]
     }
-    probe = torch.empty((1, 1, *input.shape[2:]), dtype=input.dtype, device="meta")
+    # Two sequences, not one: modules such as BatchNorm refuse a single value per channel.
+    data = torch.empty((2, *input.shape[2:]), dtype=input.dtype, device="meta")
+    probe = PackedSequence(data, torch.tensor([2]), None, None)
     with torch.no_grad():
         output, state = functional_call(rnn, meta, (probe,))
     return output, state
@@ -94,7 +96,9 @@ def run_packed_core(
     if batch > 0 and bool(nonempty.all()):
         return _pack_run_pad(rnn, input, lengths, hx, batch_first)
 
-    def blank_output(sub: Tensor) -> Tensor:
+    def blank_output(sub: Tensor | PackedSequence) -> Tensor:
+        if isinstance(sub, PackedSequence):  # the probe's output: (2, *features)
+            sub = sub.data.unsqueeze(0)
         shape = list(sub.shape)
         shape[batch_dim], shape[1 - batch_dim] = batch, steps
         return torch.zeros(shape, dtype=sub.dtype, device=input.device)
