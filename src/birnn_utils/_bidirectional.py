@@ -441,14 +441,17 @@ class Bidirectional(nn.Module):
                 "Bidirectional: `hx` must be None for a stateless mixer (the modules return a "
                 "Tensor, not an (output, state) pair)"
             )
-        backward_output = reverse(backward_output)
+        output = self._merge(forward_output, reverse(backward_output))
         if valid is not None:
             # Steps past each end hold what the modules made of the padding: zeroed, as
-            # pad_packed_sequence does.
-            padding = ~valid.view(*valid.shape, *[1] * (forward_output.dim() - 2))
-            forward_output = forward_output.masked_fill(padding, 0)
-            backward_output = backward_output.masked_fill(padding, 0)
-        output = self._merge(forward_output, backward_output)
+            # pad_packed_sequence does. Every merge mode maps zeros to zeros, so the merged
+            # output is masked in one pass.
+            output = tree_map(
+                lambda out: out.masked_fill(~valid.view(*valid.shape, *[1] * (out.dim() - 2)), 0),
+                output,
+                where="Bidirectional",
+                name="output",
+            )
         return (output, Directions(forward_state, backward_state)) if is_rnn else output
 
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:
