@@ -58,7 +58,7 @@ class CausalConv(nn.Module):
 # (name, module, B, T, D, target as "ratio two calls / one call", at least or at most)
 CASES = [
     ("minGRU-style loop", MinGRU, 8, 128, 64, 1.25),
-    ("causal conv", CausalConv, 8, 512, 256, None),
+    ("causal conv", CausalConv, 8, 128, 256, None),
 ]
 
 
