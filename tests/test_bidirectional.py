@@ -399,11 +399,11 @@ def test_bad_arguments() -> None:
     ):
         Bidirectional(Bare())
     with pytest.raises(TypeError, match=r"Bidirectional: `hx` must be a Directions"):
-        wrapper(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))  # type: ignore[arg-type]
+        wrapper(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))
     with pytest.raises(
         TypeError, match=r"Bidirectional: `input` must be a Tensor or a PackedSequence, got list"
     ):
-        wrapper([1.0])  # type: ignore[arg-type]
+        wrapper([1.0])
     with pytest.raises(ValueError, match=r"Bidirectional: `input` must be 3-D \(T x B x \*"):
         wrapper(x[:, 0])
     with pytest.raises(
@@ -428,7 +428,7 @@ def test_hx_must_be_directions_on_every_path() -> None:
     x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
     for lengths in (None, [5, 3, 3]):  # the padded path and the packed-internally path
         with pytest.raises(TypeError, match=r"`hx` must be a Directions.*got tuple"):
-            bi(x, (h, h), lengths=lengths)  # type: ignore[arg-type]
+            bi(x, (h, h), lengths=lengths)
 
 
 @pytest.mark.parametrize("lengths", [[5, 0, 3], [0, 0, 0], [5, 2, 3]])
@@ -445,7 +445,7 @@ def test_a_copy_that_cannot_be_reinitialised_is_refused() -> None:
     """#13 defect 7: weights outside every reset_parameters() gave two equal directions."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
-        quantized = torch.ao.nn.quantized.dynamic.LSTM(3, 4)
+        quantized = torch.ao.nn.quantized.dynamic.LSTM(3, 4)  # type: ignore[no-untyped-call]
     with pytest.raises(
         ValueError,
         match=r"Bidirectional: cannot re-initialise a copy of `forward` \(LSTM\): "
@@ -461,17 +461,19 @@ def test_a_copy_that_cannot_be_reinitialised_is_refused() -> None:
             self.register_buffer("causal", torch.ones(3, dtype=torch.bool))  # not a weight
 
         def forward(self, x: Tensor) -> Tensor:
-            return self.proj(x) * self.weight
+            out: Tensor = self.proj(x) * self.get_buffer("weight")
+            return out
 
     with pytest.raises(ValueError, match=r"\(InBuffer\): `weight` is reset by no reset_parameters"):
         Bidirectional(InBuffer(), batch_first=True)
 
     class Constant(InBuffer):
         def reset_parameters(self) -> None:
-            nn.init.normal_(self.weight)
+            nn.init.normal_(self.get_buffer("weight"))
 
     fresh = Bidirectional(Constant(), batch_first=True)
-    assert not torch.equal(fresh.forward_module.weight, fresh.backward_module.weight)
+    weights = [m.get_buffer("weight") for m in (fresh.forward_module, fresh.backward_module)]
+    assert not torch.equal(*weights)
 
 
 def test_encoder_with_a_default_half_of_the_state() -> None:

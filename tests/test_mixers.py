@@ -34,7 +34,8 @@ class CausalConv(nn.Module):
         self.conv = nn.Conv1d(dim, dim, kernel, groups=dim, padding=kernel - 1, dtype=DTYPE)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)
+        out: Tensor = self.conv(x.transpose(1, 2))
+        return out[..., : x.shape[1]].transpose(1, 2)
 
 
 class MinGRU(nn.Module):
@@ -161,7 +162,8 @@ def test_varlen_each_segment_equals_its_own_run(tying: str) -> None:
     assert output.shape == (1, sum(LENGTHS), 2 * DIM)
 
     def alone(module: nn.Module, row: Tensor) -> Tensor:
-        return module(row.unsqueeze(0), cu_seqlens=torch.tensor([0, row.shape[0]]))[0]
+        out: Tensor = module(row.unsqueeze(0), cu_seqlens=torch.tensor([0, row.shape[0]]))
+        return out[0]
 
     expected = []
     for b, n in enumerate(LENGTHS):
@@ -234,7 +236,8 @@ class Projected(nn.Module):
         self.in_proj, self.out_proj, self.mixer = in_proj, out_proj, CausalConv(2 * DIM)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.out_proj(self.mixer(self.in_proj(x)))
+        out: Tensor = self.out_proj(self.mixer(self.in_proj(x)))
+        return out
 
 
 def test_partial_tying_shares_the_projections() -> None:

@@ -256,7 +256,8 @@ class NormedGRU(nn.Module):
         self.gru = nn.GRU(3, 4, dropout=0.5, num_layers=2, dtype=DTYPE)
 
     def forward(self, packed: PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
-        return self.gru(packed._replace(data=self.norm(packed.data)), hx)
+        output: tuple[Any, Tensor] = self.gru(packed._replace(data=self.norm(packed.data)), hx)
+        return output
 
 
 def test_all_empty_batches_do_not_run_the_module() -> None:

@@ -185,7 +185,7 @@ def test_bad_cu_seqlens() -> None:
     ]
     for cu, error, message in cases:
         with pytest.raises(error, match=r"reverse_sequences: " + message):
-            reverse_sequences(flat, cu_seqlens=cu)  # type: ignore[arg-type]
+            reverse_sequences(flat, cu_seqlens=cu)  # type: ignore[call-overload]
         with pytest.raises(error, match=r"varlen_to_padded: " + message):
             varlen_to_padded(flat, cu)  # type: ignore[arg-type]
     with value_checks(False):  # the value checks are off: only shape and dtype are checked
