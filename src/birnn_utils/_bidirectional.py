@@ -189,7 +189,9 @@ class Bidirectional(nn.Module):
     parameters listed once, the gradients of both directions added up in them (partial tying,
     two modules sharing submodules, works as well). With ``batch_directions=True`` a tied module
     runs once, on the input and its reversal as one batch of ``2B`` rows (``2 * total`` tokens
-    for ``cu_seqlens``), which is faster for modules whose cost is per call.
+    for ``cu_seqlens``), which is faster for modules whose cost is per call or per step; a
+    PackedSequence, or an ``hx`` with one half ``None``, still takes two calls. The states of a
+    tied ``nn.RNN``-style module must have the batch on dim 1, as ``h_n`` has.
 
     Args:
         forward: the module for the forward direction, unidirectional.
@@ -227,13 +229,15 @@ class Bidirectional(nn.Module):
         (torch.Size([2, 5, 8]), torch.Size([1, 2, 4]), torch.Size([1, 2, 4]))
         >>> torch.equal(output[1, 0, 4:], h_backward[0, 1])  # backward ends at t = 0
         True
-        >>> conv = torch.nn.Conv1d(3, 3, 2, padding=1)  # a causal mixer: B x T x D -> B x T x D
-        >>> mixer = lambda x: conv(x.transpose(1, 2))[..., :-1].transpose(1, 2)
-        >>> class Mixer(torch.nn.Module):
+        >>> class CausalConv(torch.nn.Module):  # a stateless causal mixer, B x T x D
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.conv = torch.nn.Conv1d(3, 3, 2, padding=1)
         ...     def forward(self, x):
-        ...         return mixer(x)
-        >>> tied = Mixer()
-        >>> Bidirectional(tied, backward=tied, batch_first=True)(x, lengths=lengths).shape
+        ...         return self.conv(x.transpose(1, 2))[..., :-1].transpose(1, 2)
+        >>> mixer = CausalConv()
+        >>> tied = Bidirectional(mixer, backward=mixer, batch_first=True)  # one call, 2B rows
+        >>> tied(x, lengths=lengths).shape
         torch.Size([2, 5, 6])
     """
 
