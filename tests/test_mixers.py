@@ -287,7 +287,14 @@ def test_tied_recurrent_modules_run_once_and_stay_exact() -> None:
     assert len(recorder.calls) == 1  # the non-empty rows of both directions, packed together
     assert recorder.calls[0][0] == (2 * sum(LENGTHS), DIM)
     recorder.calls.clear()
-    separate = Bidirectional(gru, copy.deepcopy(gru))(x, Directions(*h), lengths=LENGTHS)
+    twin = copy.deepcopy(gru)
+    separate = Bidirectional(gru, twin)(x, Directions(*h), lengths=LENGTHS)
+    torch.testing.assert_close(tied[0], separate[0])
+    torch.testing.assert_close(tuple(tied[1]), tuple(separate[1]))
+    recorder.calls.clear()
+    tied = Bidirectional(gru, gru)(x, Directions(*h))  # no lengths: one unpacked call on 2B rows
+    assert [shape for shape, _ in recorder.calls] == [(2 * len(LENGTHS), STEPS, DIM)]
+    separate = Bidirectional(gru, twin)(x, Directions(*h))
     torch.testing.assert_close(tied[0], separate[0])
     torch.testing.assert_close(tuple(tied[1]), tuple(separate[1]))
 
