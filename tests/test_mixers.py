@@ -373,3 +373,11 @@ def test_bad_arguments() -> None:
     torch.testing.assert_close(state.backward, x.flip(1)[:, -1])
     with pytest.raises(TypeError, match=r"must follow the same convention"):
         Bidirectional(module, CausalConv(), batch_first=True)(x)
+
+
+def test_native_modules_take_no_keyword_arguments() -> None:
+    bi = Bidirectional(nn.GRU(DIM, 4, batch_first=True, dtype=DTYPE))
+    with pytest.raises(
+        TypeError, match=r"Bidirectional: GRU takes no keyword arguments, got 'scale'"
+    ):
+        bi(make_input(), lengths=LENGTHS, scale=2.0)

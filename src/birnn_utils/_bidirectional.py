@@ -141,6 +141,15 @@ def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     return module(x, h, **kwargs)
 
 
+def _stack_states(hx: Directions | None) -> Any:
+    """The two directions' states as one state of ``2B`` rows (batch on dim 1), or None."""
+    if hx is None or hx.forward is None:
+        return None
+    return tree_map(
+        lambda f, b: torch.cat([f, b], 1), hx.forward, hx.backward, where="Bidirectional", name="hx"
+    )
+
+
 def _split_state(state: Any, batch: int) -> tuple[Any, Any]:
     def check(s: Tensor) -> Tensor:
         if s.dim() < 2 or s.shape[1] != 2 * batch:
@@ -360,6 +369,11 @@ class Bidirectional(nn.Module):
         nothing is read again.
         """
         if self._native():
+            if kwargs:
+                raise TypeError(
+                    f"Bidirectional: {type(self.forward_module).__name__} takes no keyword "
+                    f"arguments, got {', '.join(map(repr, kwargs))}"
+                )
             return self._run_packed(input, hx, lens.to("cpu"))
         lens = lens.to(input.device, non_blocking=lens.is_cpu)
         steps = input.shape[1 if self.batch_first else 0]
@@ -411,17 +425,7 @@ class Bidirectional(nn.Module):
             size = input.shape[dim]
             if cu_seqlens is not None:
                 kwargs = {**kwargs, "cu_seqlens": torch.cat([cu_seqlens, cu_seqlens[1:] + size])}
-            h = (
-                None
-                if h_forward is None
-                else tree_map(
-                    lambda f, b: torch.cat([f, b], 1),
-                    h_forward,
-                    h_backward,
-                    where="Bidirectional",
-                    name="hx",
-                )
-            )
+            h = _stack_states(hx)
             both = torch.cat([input, reversed_input], dim)
             output, state, is_rnn = _outcome(_call(self.forward_module, both, h, kwargs), "forward")
             forward_output, backward_output = output.split(size, dim)
@@ -468,13 +472,7 @@ class Bidirectional(nn.Module):
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         where = "Bidirectional"
         if self._tied_batch(hx):
-            h = (
-                None
-                if h_forward is None
-                else tree_map(
-                    lambda f, b: torch.cat([f, b], 1), h_forward, h_backward, where=where, name="hx"
-                )
-            )
+            h = _stack_states(hx)
             output, state = run_packed_core(
                 self.forward_module,
                 torch.cat([input, reversed_input], batch_dim),
