@@ -469,35 +469,26 @@ class Bidirectional(nn.Module):
         return (output, Directions(forward_state, backward_state)) if is_rnn else output
 
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:
-        """Native recurrent modules on padded input: each direction packed, so exact states."""
+        """Native recurrent modules on padded input, packed so that the final states are exact.
+
+        Two modules: the input is packed once and this wrapper runs on the PackedSequence (its
+        reversal is a gather of the packed data). A tied module: the input and its reversal
+        are packed together, ``2B`` sequences, and run in one call.
+        """
         batch_first = self.batch_first
+        if not self._tied_batch(hx):
+            return run_packed_core(self, input, lens, hx, batch_first, "Bidirectional")
         batch_dim = 0 if batch_first else 1
         batch = input.shape[batch_dim]
         lens_here = lens.to(input.device, non_blocking=True)
-        reversed_input = _reverse_padded(input, lens_here, batch_first)
-        h_forward, h_backward = Directions(None, None) if hx is None else hx
-        where = "Bidirectional"
-        if self._tied_batch(hx):
-            h = _stack_states(hx)
-            output, state = run_packed_core(
-                self.forward_module,
-                torch.cat([input, reversed_input], batch_dim),
-                torch.cat([lens, lens]),
-                h,
-                batch_first,
-                where,
-            )
-            forward_output, backward_output = output.split(batch, batch_dim)
-            forward_state, backward_state = _split_state(state, batch)
-        else:
-            forward_output, forward_state = run_packed_core(
-                self.forward_module, input, lens, h_forward, batch_first, where
-            )
-            backward_output, backward_state = run_packed_core(
-                self.backward_module, reversed_input, lens, h_backward, batch_first, where
-            )
-        backward_output = _reverse_padded(backward_output, lens_here, batch_first)
-        return (
-            self._merge(forward_output, backward_output),
-            Directions(forward_state, backward_state),
+        output, state = run_packed_core(
+            self.forward_module,
+            torch.cat([input, _reverse_padded(input, lens_here, batch_first)], batch_dim),
+            torch.cat([lens, lens]),
+            _stack_states(hx),
+            batch_first,
+            "Bidirectional",
         )
+        forward_output, backward_output = output.split(batch, batch_dim)
+        backward_output = _reverse_padded(backward_output, lens_here, batch_first)
+        return self._merge(forward_output, backward_output), Directions(*_split_state(state, batch))
