@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-__all__ = ["tree_leaves", "tree_map"]
+__all__ = ["tree_map"]
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *others: Any, where: str, name: str) -> Any:
@@ -32,10 +32,3 @@ def tree_map(fn: Callable[..., Any], tree: Any, *others: Any, where: str, name: 
         f"{where}: `{name}` must be a Tensor or a (nested) tuple of Tensors such as an LSTM's "
         f"(h_n, c_n), got {type(tree).__name__}"
     )
-
-
-def tree_leaves(tree: Any) -> list[Any]:
-    """The leaves of nested tuples, depth first (``None`` included)."""
-    if isinstance(tree, tuple):
-        return [leaf for part in tree for leaf in tree_leaves(part)]
-    return [tree]
