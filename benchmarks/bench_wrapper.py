@@ -76,7 +76,7 @@ def measure(device: torch.device, case: tuple[int, int, int, int], args: argpars
             ("packed", lambda: wrapper(packed), lambda: native(packed)),
             (
                 "padded + lengths",
-                lambda: wrapper(x, lengths),
+                lambda: wrapper(x, lengths=lengths),
                 lambda: hand_written(native, x, lengths),
             ),
         ):

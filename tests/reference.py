@@ -101,3 +101,14 @@ def reference_run(
         backward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_bwd, strict=True)))
         assert layer_input.shape[:2] == (steps, batch)
     return layer_input, forward_states, backward_states
+
+
+MERGED: dict[str | None, Any] = {
+    "concat": lambda f, b: torch.cat([f, b], -1),
+    "sum": lambda f, b: f + b,
+    "mean": lambda f, b: (f + b) / 2,
+    "mul": lambda f, b: f * b,
+    "stack": lambda f, b: torch.stack([f, b], -2),
+    None: lambda f, b: (f, b),
+}
+"""Each merge mode of merge_directions, written out (``None``: the pair, unmerged)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,9 +11,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from birnn_utils import Bidirectional, BiRNNEncoder, Directions, make_bidirectional, run_packed
+import birnn_utils._encoder
+import birnn_utils._lengths
+from birnn_utils import (
+    Bidirectional,
+    BiRNNEncoder,
+    Directions,
+    make_bidirectional,
+    padded_to_varlen,
+    run_packed,
+    value_checks_enabled,
+)
 
-from .reference import KINDS, make_rnn
+from .reference import KINDS, MERGED, make_rnn
 
 DTYPE = torch.float64
 
@@ -69,7 +81,9 @@ def run_stack(
     """A native multi-layer bidirectional module rebuilt as a stack of single-layer wrappers."""
     finals = []
     for layer in range(bi.num_layers):
-        x, state = Bidirectional(*directions_of(bi, layer))(x, lengths, initial_of(h_0, layer))
+        x, state = Bidirectional(*directions_of(bi, layer))(
+            x, initial_of(h_0, layer), lengths=lengths
+        )
         finals.append(native_layout(state))
     return x, [torch.cat(parts) for parts in zip(*finals, strict=True)]
 
@@ -152,7 +166,7 @@ def test_equals_make_bidirectional_of_the_same_modules(kind: str, batch_first: b
     torch.testing.assert_close(output.data, expected_packed.data)
     torch.testing.assert_close(native_layout(state), leaves(expected_state))
     expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=5)
-    output, state = wrapper(x, lengths)
+    output, state = wrapper(x, lengths=lengths)
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(native_layout(state), leaves(expected_state))
 
@@ -170,7 +184,7 @@ def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
     )
     expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=5)
     for output, state in (
-        wrapper(x, [3, 0, 5], initial_of(h_0, 0)),
+        wrapper(x, initial_of(h_0, 0), lengths=[3, 0, 5]),
         run_packed(wrapper, x, [3, 0, 5], initial_of(h_0, 0)),
     ):
         assert not output[1].any()
@@ -178,16 +192,6 @@ def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
         state = native_layout(state)
         torch.testing.assert_close([h[:, kept] for h in state], leaves(expected_state))
         assert all(torch.equal(h[:, 1], h0[:, 1]) for h, h0 in zip(state, leaves(h_0), strict=True))
-
-
-MERGED = {
-    "concat": lambda f, b: torch.cat([f, b], -1),
-    "sum": lambda f, b: f + b,
-    "mean": lambda f, b: (f + b) / 2,
-    "mul": lambda f, b: f * b,
-    "stack": lambda f, b: torch.stack([f, b], -2),
-    None: lambda f, b: Directions(f, b),
-}
 
 
 def data_of(output: Any) -> Any:
@@ -206,7 +210,10 @@ def test_merge_modes(merge: str | None) -> None:
         native = data_of(bi(given)[0])
         output, _ = wrapper(given)
         assert isinstance(data_of(output), Directions) == (merge is None)
-        torch.testing.assert_close(data_of(output), MERGED[merge](native[..., :4], native[..., 4:]))
+        expected = MERGED[merge](native[..., :4], native[..., 4:])
+        torch.testing.assert_close(
+            tuple(data_of(output)) if merge is None else data_of(output), expected
+        )
 
 
 def test_run_packed_with_unmerged_outputs_and_all_empty_batches() -> None:
@@ -255,10 +262,10 @@ def custom_pair() -> tuple[LayerNormGRU, LayerNormGRU]:
 
 def test_custom_module_matches_per_sequence_runs() -> None:
     forward, backward = custom_pair()
-    wrapper = Bidirectional(forward, backward)
+    wrapper = Bidirectional(forward, backward, batch_first=False)
     x = make_input(False, steps=5, batch=4)
     lengths = [3, 5, 0, 1]
-    output, state = wrapper(x, lengths)
+    output, state = wrapper(x, lengths=lengths)
     for b, n in enumerate(lengths):
         assert torch.equal(output[n:, b], torch.zeros(5 - n, 4, dtype=DTYPE))
         if n == 0:
@@ -281,15 +288,15 @@ def test_custom_module_matches_per_sequence_runs() -> None:
 
 
 def test_custom_module_gradients_reach_both_directions() -> None:
-    wrapper = Bidirectional(*custom_pair())
+    wrapper = Bidirectional(*custom_pair(), batch_first=False)
     x = make_input(False, steps=3, batch=2).requires_grad_()
-    output, _ = wrapper(x, [3, 2])
+    output, _ = wrapper(x, lengths=[3, 2])
     output.pow(2).sum().backward()
     for module in (wrapper.forward_module, wrapper.backward_module):
         for name, param in module.named_parameters():
             assert param.grad is not None, name
             assert param.grad.abs().sum() > 0, name
-    assert torch.autograd.gradcheck(lambda x: wrapper(x, [3, 2])[0], (x,))
+    assert torch.autograd.gradcheck(lambda x: wrapper(x, lengths=[3, 2])[0], (x,))
 
 
 def test_gradcheck_native_packed_path() -> None:
@@ -298,7 +305,7 @@ def test_gradcheck_native_packed_path() -> None:
     x = make_input(False, steps=3, batch=3).requires_grad_()
 
     def fn(x: Tensor) -> tuple[Tensor, ...]:
-        output, state = wrapper(x, [2, 0, 3])
+        output, state = wrapper(x, lengths=[2, 0, 3])
         return output, *native_layout(state)
 
     assert torch.autograd.gradcheck(fn, (x,))
@@ -308,7 +315,7 @@ def test_gradcheck_native_packed_path() -> None:
 def test_backward_none_is_a_reinitialised_copy(make: Any) -> None:
     forward = make()
     before = {k: v.clone() for k, v in forward.state_dict().items()}
-    wrapper = Bidirectional(forward)
+    wrapper = Bidirectional(forward, batch_first=False)
     copy = wrapper.backward_module
     assert type(copy) is type(forward)
     assert copy is not forward
@@ -337,7 +344,7 @@ def test_encoder_accepts_a_wrapper() -> None:
         torch.testing.assert_close(got.outputs, expected.outputs)
         torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
         assert wrapped.output_size == native.output_size
-    custom = BiRNNEncoder(Bidirectional(*custom_pair()))
+    custom = BiRNNEncoder(Bidirectional(*custom_pair(), batch_first=False))
     encoded = custom(make_input(False, steps=4, batch=2), [4, 1])
     assert encoded.outputs.shape == (4, 2, custom.output_size)
     torch.testing.assert_close(
@@ -353,9 +360,9 @@ def test_does_not_mutate_arguments() -> None:
     h_0 = random_state(bi, 3)
     initial = initial_of(h_0, 0)
     copies = [t.clone() for t in (x, lengths, *leaves(h_0))]
-    wrapper(x, lengths, initial)
-    wrapper(x, None, initial)
-    wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), None, initial)
+    wrapper(x, initial, lengths=lengths)
+    wrapper(x, initial)
+    wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), initial)
     originals = (x, lengths, *leaves(h_0))
     assert all(torch.equal(a, b) for a, b in zip(originals, copies, strict=True))
 
@@ -391,44 +398,149 @@ def test_bad_arguments() -> None:
         ValueError, match=r"Bidirectional: cannot re-initialise a copy of `forward` \(Bare\)"
     ):
         Bidirectional(Bare())
-    with pytest.raises(TypeError, match=r"Bidirectional: `initial_state` must be a Directions"):
-        wrapper(x, None, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Bidirectional: `hx` must be a Directions"):
+        wrapper(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))
     with pytest.raises(
         TypeError, match=r"Bidirectional: `input` must be a Tensor or a PackedSequence, got list"
     ):
-        wrapper([1.0])  # type: ignore[arg-type]
+        wrapper([1.0])
     with pytest.raises(ValueError, match=r"Bidirectional: `input` must be 3-D \(T x B x \*"):
         wrapper(x[:, 0])
     with pytest.raises(
         ValueError, match=r"Bidirectional: `lengths` must be None for a PackedSequence"
     ):
-        wrapper(pack_padded_sequence(x, [3, 2]), [3, 2])
-    for module in (wrapper, Bidirectional(*custom_pair())):
+        wrapper(pack_padded_sequence(x, [3, 2]), lengths=[3, 2])
+    for module in (wrapper, Bidirectional(*custom_pair(), batch_first=False)):
         with pytest.raises(
             ValueError, match=r"Bidirectional: `lengths` must be in \[0, 3\], got max 4"
         ):
-            module(x, [4, 1])
+            module(x, lengths=[4, 1])
         with pytest.raises(ValueError, match=r"Bidirectional: `lengths` must have one entry per"):
-            module(x, [1])
+            module(x, lengths=[1])
     with pytest.raises(
         ValueError, match=r"BiRNNEncoder: a Bidirectional `rnn` must have merge='concat'"
     ):
         BiRNNEncoder(Bidirectional(gru, merge="sum"))
 
 
-def test_initial_state_must_be_directions_on_every_path() -> None:
+def test_hx_must_be_directions_on_every_path() -> None:
     bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
     x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
     for lengths in (None, [5, 3, 3]):  # the padded path and the packed-internally path
-        with pytest.raises(TypeError, match=r"`initial_state` must be a Directions.*got tuple"):
-            bi(x, lengths, (h, h))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"`hx` must be a Directions.*got tuple"):
+            bi(x, (h, h), lengths=lengths)
 
 
 @pytest.mark.parametrize("lengths", [[5, 0, 3], [0, 0, 0], [5, 2, 3]])
-def test_a_default_half_of_the_initial_state_is_zeros(lengths: list[int]) -> None:
+def test_a_default_half_of_hx_is_zeros(lengths: list[int]) -> None:
     bi = Bidirectional(nn.GRU(3, 4, dtype=DTYPE))
     x, h = torch.randn(5, 3, 3, dtype=DTYPE), torch.randn(1, 3, 4, dtype=DTYPE)
-    output, state = bi(x, lengths, Directions(h, None))
-    expected_output, expected_state = bi(x, lengths, Directions(h, torch.zeros_like(h)))
+    output, state = bi(x, Directions(h, None), lengths=lengths)
+    expected_output, expected_state = bi(x, Directions(h, torch.zeros_like(h)), lengths=lengths)
     torch.testing.assert_close(output, expected_output)
     torch.testing.assert_close(tuple(state), tuple(expected_state))
+
+
+def test_a_copy_that_cannot_be_reinitialised_is_refused() -> None:
+    """#13 defect 7: weights outside every reset_parameters() gave two equal directions."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
+        quantized = torch.ao.nn.quantized.dynamic.LSTM(3, 4)  # type: ignore[no-untyped-call]
+    with pytest.raises(
+        ValueError,
+        match=r"Bidirectional: cannot re-initialise a copy of `forward` \(LSTM\): "
+        r"`_all_weight_values.0.param` .* pass `backward` explicitly",
+    ):
+        Bidirectional(quantized)
+
+    class InBuffer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(3, 3)
+            self.register_buffer("weight", torch.randn(3))
+            self.register_buffer("causal", torch.ones(3, dtype=torch.bool))  # not a weight
+
+        def forward(self, x: Tensor) -> Tensor:
+            out: Tensor = self.proj(x) * self.get_buffer("weight")
+            return out
+
+    with pytest.raises(ValueError, match=r"\(InBuffer\): `weight` is reset by no reset_parameters"):
+        Bidirectional(InBuffer(), batch_first=True)
+
+    class Constant(InBuffer):
+        def reset_parameters(self) -> None:
+            nn.init.normal_(self.get_buffer("weight"))
+
+    fresh = Bidirectional(Constant(), batch_first=True)
+    weights = [m.get_buffer("weight") for m in (fresh.forward_module, fresh.backward_module)]
+    assert not torch.equal(*weights)
+
+
+def test_encoder_with_a_default_half_of_the_state() -> None:
+    """#13 defect 2 through BiRNNEncoder: a Directions state with a None half and empty rows."""
+    encoder = BiRNNEncoder(Bidirectional(nn.LSTM(3, 4, dtype=DTYPE)))
+    x = make_input(False, steps=5, batch=2)
+    expected = encoder(x, [5, 0])
+    got = encoder(x, [5, 0], initial_state=Directions(None, None))
+    torch.testing.assert_close(got.outputs, expected.outputs)
+    torch.testing.assert_close(tuple(got.final), tuple(expected.final))
+
+
+@pytest.fixture
+def value_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each value check that reads tensor values (a host sync for device tensors)."""
+    reads: list[str] = []
+    for module, name in (
+        (birnn_utils._lengths, "_check_range"),
+        (birnn_utils._lengths, "_check_offsets"),
+        (birnn_utils._encoder, "check_right_padded"),
+        (birnn_utils._lengths, "check_right_padded"),
+    ):
+        original = getattr(module, name)
+
+        def counting(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            if value_checks_enabled():
+                reads.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(module, name, counting)
+    return reads
+
+
+def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
+    """Validation happens once, at the boundary: internal callers use unchecked cores."""
+    lstm = make_rnn("lstm", bidirectional=True)
+    wrapper = Bidirectional(*directions_of(lstm, 0))
+    custom = Bidirectional(*custom_pair(), batch_first=False)
+    tied_gru = nn.GRU(3, 4, dtype=DTYPE)
+    tied = Bidirectional(tied_gru, tied_gru)
+    x = make_input(False, steps=4, batch=3)
+    lengths = torch.tensor([4, 0, 2])
+    mask = torch.arange(4).unsqueeze(0) < lengths.unsqueeze(1)
+    flat, cu = padded_to_varlen(x, lengths)
+
+    class VarlenIdentity(nn.Module):
+        def forward(self, x: Tensor, *, cu_seqlens: Tensor) -> Tensor:
+            return x
+
+    mixer = Bidirectional(VarlenIdentity(), batch_first=False)
+    calls: dict[str, Callable[[], object]] = {
+        "Bidirectional(native, lengths)": lambda: wrapper(x, lengths=lengths),
+        "Bidirectional(tied, lengths)": lambda: tied(x, lengths=lengths),
+        "Bidirectional(custom, lengths)": lambda: custom(x, lengths=lengths),
+        "Bidirectional(mixer, cu_seqlens)": lambda: mixer(flat, cu_seqlens=cu),
+        "run_packed(native)": lambda: run_packed(lstm, x, lengths),
+        "run_packed(Bidirectional)": lambda: run_packed(wrapper, x, lengths),
+        "run_packed(all empty)": lambda: run_packed(wrapper, x, [0, 0, 0]),
+        "BiRNNEncoder(native)": lambda: BiRNNEncoder(lstm)(x, lengths),
+        "BiRNNEncoder(native, mask)": lambda: BiRNNEncoder(lstm)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(wrapper)(x, lengths),
+        "BiRNNEncoder(Bidirectional, mask)": lambda: BiRNNEncoder(wrapper)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional(custom))": lambda: BiRNNEncoder(custom)(x, lengths),
+    }
+    counts = {}
+    for name, call in calls.items():
+        value_reads.clear()
+        call()
+        counts[name] = len(value_reads)
+    assert counts == dict.fromkeys(calls, 1)

@@ -11,11 +11,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-BLOCKS = [
-    pytest.param(page, number, block, id=f"{page.relative_to(ROOT)}[{number}]")
+BLOCK = re.compile(r"^```python( [^\n]*)?\n(.*?)^```", re.DOTALL | re.MULTILINE)
+CONTINUED = 'title="Continued from above"'
+"""The fence of a block that is a later step of a walk-through and needs the steps above it."""
+
+
+def _programs(page: Path) -> list[tuple[int, str]]:
+    """A page's programs: each block alone, or with the blocks it continues (numbered by its
+    last block)."""
+    programs: list[tuple[int, str]] = []
+    for number, (info, block) in enumerate(BLOCK.findall(page.read_text()), start=1):
+        if CONTINUED in info:
+            assert programs, f"{page.name}[block {number}] continues nothing"
+            programs[-1] = (number, programs[-1][1] + block)
+        else:
+            programs.append((number, block))
+    return programs
+
+
+PROGRAMS = [
+    pytest.param(page, number, program, id=f"{page.relative_to(ROOT)}[{number}]")
     for page in PAGES
-    for number, block in enumerate(BLOCK.findall(page.read_text()), start=1)
+    for number, program in _programs(page)
 ]
 
 
@@ -23,10 +40,11 @@ def test_there_are_examples() -> None:
     assert BLOCK.findall((ROOT / "README.md").read_text())
 
 
-@pytest.mark.parametrize(("page", "number", "block"), BLOCKS)
-def test_block_runs_on_its_own(page: Path, number: int, block: str) -> None:
-    """Each block in a fresh namespace: a recipe copied alone has its imports and data."""
-    code = compile(block, f"{page.name}[block {number}]", "exec")
+@pytest.mark.parametrize(("page", "number", "program"), PROGRAMS)
+def test_block_runs_on_its_own(page: Path, number: int, program: str) -> None:
+    """Each block in a fresh namespace: a recipe copied alone has its imports and data. A
+    walk-through's later step, marked "Continued from above", runs after the steps it needs."""
+    code = compile(program, f"{page.name}[block {number}]", "exec")
     exec(code, {"__name__": f"docs_{page.stem}_{number}"})
 
 

@@ -237,9 +237,9 @@ def test_bad_arguments() -> None:
         encoder(x, mask=holes)
     with pytest.raises(ValueError, match=r"BiRNNEncoder: `lengths` must be in \[0, 3\], got max 4"):
         encoder(x, [1, 4])
-    with pytest.raises(ValueError, match=r"BiRNNEncoder: `inputs` must be 3-D \(B x T x \*"):
+    with pytest.raises(ValueError, match=r"BiRNNEncoder: `input` must be 3-D \(B x T x \*"):
         encoder(x[0])
-    with pytest.raises(TypeError, match=r"BiRNNEncoder: `inputs` must be a Tensor, got list"):
+    with pytest.raises(TypeError, match=r"BiRNNEncoder: `input` must be a Tensor, got list"):
         encoder([1.0])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"BiRNNEncoder: `rnn` must be bidirectional, got a uni"):
         BiRNNEncoder(nn.GRU(3, 4))

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from birnn_utils import run_packed, value_checks
+from birnn_utils import Bidirectional, Directions, run_packed, value_checks
 
 from .reference import KINDS, make_rnn
 
@@ -210,5 +210,64 @@ def test_bad_input() -> None:
         run_packed(rnn, x, [1, 5])
     with pytest.raises(TypeError, match=r"run_packed: `lengths` must be an integer tensor"):
         run_packed(rnn, x, torch.tensor([1.0, 2.0]))
-    with pytest.raises(TypeError, match=r"run_packed: `initial_state` must be a Tensor or a"):
-        run_packed(rnn, x, [0, 2], initial_state=[torch.zeros(1, 2, 4)])
+    with pytest.raises(TypeError, match=r"run_packed: `hx` must be a Tensor or a"):
+        run_packed(rnn, x, [0, 2], hx=[torch.zeros(1, 2, 4)])
+
+
+def test_a_default_lstm_half_of_a_directions_state_with_empty_rows() -> None:
+    """#13 defect 2: Directions(None, None) with an empty row raised an AttributeError."""
+    bi = Bidirectional(nn.LSTM(3, 4, dtype=DTYPE))
+    x = torch.randn(5, 2, 3, dtype=DTYPE)
+    for lengths in ([5, 0], [0, 0]):
+        expected_output, expected_state = bi(x, lengths=lengths)
+        for output, state in (
+            bi(x, Directions(None, None), lengths=lengths),
+            run_packed(bi, x, lengths, Directions(None, None)),
+        ):
+            torch.testing.assert_close(output, expected_output)
+            torch.testing.assert_close(tuple(state), tuple(expected_state))
+            assert [h.shape for h in state.forward] == [(1, 2, 4), (1, 2, 4)]
+
+
+def test_a_state_for_the_wrong_batch_is_refused() -> None:
+    """#13 defect 3: with empty rows, a state for 7 rows passed when B = 2."""
+    gru = nn.GRU(3, 4, bidirectional=True)
+    x = torch.randn(5, 2, 3)
+    with pytest.raises(ValueError, match=r"run_packed: `hx` must have the batch on dim 1 \(B=2\)"):
+        run_packed(gru, x, [5, 0], torch.zeros(2, 7, 4))
+    with pytest.raises(
+        ValueError, match=r"run_packed: `hx` must hold .* B=2 sequences, of shape \(2, 2, 4\)"
+    ):
+        run_packed(gru, x, [0, 0], torch.zeros(2, 7, 4))
+    with pytest.raises(ValueError, match=r"run_packed: `hx` must hold .* got \(2, 2, 5\)"):
+        run_packed(gru, x, [0, 0], torch.zeros(2, 2, 5))
+    bi = Bidirectional(nn.GRU(3, 4))
+    for lengths in ([5, 0], [0, 0]):
+        with pytest.raises(ValueError, match=r"Bidirectional: `hx` must"):
+            bi(x, Directions(torch.zeros(1, 7, 4), None), lengths=lengths)
+
+
+class NormedGRU(nn.Module):
+    """A packed GRU behind a BatchNorm of its input: running statistics that a probe would move."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(3, dtype=DTYPE)
+        self.gru = nn.GRU(3, 4, dropout=0.5, num_layers=2, dtype=DTYPE)
+
+    def forward(self, packed: PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        output: tuple[Any, Tensor] = self.gru(packed._replace(data=self.norm(packed.data)), hx)
+        return output
+
+
+def test_all_empty_batches_do_not_run_the_module() -> None:
+    """#13 defect 10: the one-step probe drew random numbers and moved running statistics."""
+    module = NormedGRU().train()
+    x = torch.randn(4, 3, 3, dtype=DTYPE)
+    rng = torch.random.get_rng_state()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    output, h_n = run_packed(module, x, [0, 0, 0])
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    assert output.shape == (4, 3, 4) and not output.any()
+    assert h_n.shape == (2, 3, 4) and not h_n.any()

@@ -23,6 +23,14 @@ from ._onnx import onnx_translation_table
 from ._packed import run_packed
 from ._padding import move_padding
 from ._reverse import reverse_sequences
+from ._varlen import (
+    cu_seqlens_to_lengths,
+    lengths_to_cu_seqlens,
+    packed_to_varlen,
+    padded_to_varlen,
+    varlen_to_packed,
+    varlen_to_padded,
+)
 
 __version__ = "0.1.0"
 
@@ -36,12 +44,14 @@ __all__ = [
     "PaddingSide",
     "State",
     "bridge_states",
+    "cu_seqlens_to_lengths",
     "explain_layout",
     "extract_forward_module",
     "extract_reverse_module",
     "final_outputs",
     "final_states",
     "flatten_states",
+    "lengths_to_cu_seqlens",
     "lengths_to_mask",
     "make_bidirectional",
     "mask_to_lengths",
@@ -49,10 +59,14 @@ __all__ = [
     "move_padding",
     "nn",
     "onnx_translation_table",
+    "packed_to_varlen",
+    "padded_to_varlen",
     "reverse_sequences",
     "run_packed",
     "split_directions",
     "unflatten_states",
     "value_checks",
     "value_checks_enabled",
+    "varlen_to_packed",
+    "varlen_to_padded",
 ]

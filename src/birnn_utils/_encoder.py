@@ -7,10 +7,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._bidirectional import Bidirectional
-from ._checks import check_padded
+from ._bidirectional import Bidirectional, check_merge
+from ._checks import check_padded, value_checks
 from ._layout import (
-    _MERGE_MODES,
     Directions,
     MergeMode,
     State,
@@ -20,8 +19,9 @@ from ._layout import (
     merge_directions,
     split_directions,
 )
-from ._lengths import LengthsLike, as_lengths, check_right_padded
-from ._packed import _tree_map, run_packed
+from ._lengths import LengthsLike, check_right_padded
+from ._packed import cpu_lengths, run_packed_core
+from ._tree import tree_map
 
 __all__ = ["BiRNNEncoder", "EncoderOutput"]
 
@@ -39,7 +39,7 @@ class EncoderOutput(NamedTuple):
             classifier feature.
         states: the module's own final state, ``h_n`` or ``(h_n, c_n)`` (for a
             :class:`~birnn_utils.Bidirectional`, its ``Directions`` of states).
-        lengths: int64 ``(B,)`` on the inputs' device.
+        lengths: int64 ``(B,)`` on the input's device.
 
     Example:
         >>> import torch
@@ -57,7 +57,7 @@ class EncoderOutput(NamedTuple):
 
 
 def _check_rnn(rnn: nn.Module) -> None:
-    if isinstance(rnn, Bidirectional):
+    if isinstance(rnn, Bidirectional):  # what it merges is checked here, once
         if rnn.merge != "concat":
             raise ValueError(
                 "BiRNNEncoder: a Bidirectional `rnn` must have merge='concat', got "
@@ -90,20 +90,13 @@ def _h_out(rnn: nn.Module) -> int:
 def _encode_lengths(
     lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int
 ) -> Tensor | None:
-    """The lengths the caller gave, directly or as a mask, where they were given.
+    """The lengths the caller gave, directly or as a mask, checked and on the CPU.
 
-    Lengths on the CPU stay there: packing needs them there, and moving them to a GPU first
-    would cost a blocking copy back.
+    Packing needs them there. Lengths or a mask on a GPU are copied once, then checked on the
+    host: one transfer, the call's only value read.
     """
     if mask is None:
-        if lengths is None:
-            return None
-        return as_lengths(
-            lengths,
-            batch_size=batch,
-            max_length=steps,
-            where="BiRNNEncoder",
-        )
+        return None if lengths is None else cpu_lengths(lengths, batch, steps, "BiRNNEncoder")
     if lengths is not None:
         raise ValueError("BiRNNEncoder: pass `lengths` or `mask`, not both")
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
@@ -114,40 +107,41 @@ def _encode_lengths(
             f"BiRNNEncoder: `mask` must be B x T = {(batch, steps)} (True at valid steps), "
             f"got shape {tuple(mask.shape)}"
         )
+    mask = mask.to("cpu")
     check_right_padded(mask, "BiRNNEncoder")
     return mask.sum(dim=1, dtype=torch.int64)
 
 
 def _encode(
     rnn: nn.Module,
-    inputs: Tensor,
+    input: Tensor,
     lengths: LengthsLike | None,
     mask: Tensor | None,
-    initial_state: Any,
+    hx: Any,
     merge: str,
 ) -> EncoderOutput:
     batch_first = bool(getattr(rnn, "batch_first", False))
-    check_padded(inputs, batch_first, "BiRNNEncoder", "inputs")
+    check_padded(input, batch_first, "BiRNNEncoder")
     batch_dim = 0 if batch_first else 1
-    batch, steps = inputs.shape[batch_dim], inputs.shape[1 - batch_dim]
+    batch, steps = input.shape[batch_dim], input.shape[1 - batch_dim]
     lens = _encode_lengths(lengths, mask, batch, steps)
     if lens is None and (steps == 0 or batch == 0):
-        lens = inputs.new_zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
-    if isinstance(rnn, Bidirectional):
-        # It packs internally when its modules accept a PackedSequence, and otherwise knows
-        # how to run them on padded input.
-        output, states = rnn(inputs, lens, initial_state)
-    elif lens is None:
-        # Every sequence fills T: packing would only copy.
-        output, states = rnn(inputs, initial_state)
-    else:
-        output, states = run_packed(rnn, inputs, lens, initial_state)
-    final = final_outputs(output, lens, batch_first=batch_first)
+        lens = torch.zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
     if lens is None:
-        lens = torch.full((batch,), steps, dtype=torch.int64, device=inputs.device)
+        # Every sequence fills T: packing would only copy.
+        output, states = rnn(input, hx)
+    elif isinstance(rnn, Bidirectional):
+        # It packs its native modules itself, and runs others on the padded input.
+        output, states = rnn._forward_with_lengths(input, hx, lens, {})
+    else:
+        output, states = run_packed_core(rnn, input, lens, hx, batch_first, "BiRNNEncoder")
+    with value_checks(False):  # the lengths were checked above: no second read
+        final = final_outputs(output, lens, batch_first=batch_first)
+    if lens is None:
+        lens = torch.full((batch,), steps, dtype=torch.int64)
     if merge != "concat":
         output = merge_directions(*split_directions(output), mode=merge)
-    return EncoderOutput(output, final, states, lens.to(inputs.device, non_blocking=True))
+    return EncoderOutput(output, final, states, lens.to(input.device, non_blocking=True))
 
 
 class BiRNNEncoder(nn.Module):
@@ -190,11 +184,7 @@ class BiRNNEncoder(nn.Module):
     def __init__(self, rnn: nn.Module, *, merge: MergeMode | str = "concat") -> None:
         super().__init__()
         _check_rnn(rnn)
-        if merge not in _MERGE_MODES:
-            raise ValueError(
-                f"BiRNNEncoder: `merge` must be one of {', '.join(map(repr, _MERGE_MODES))}, "
-                f"got {merge!r}"
-            )
+        check_merge(merge, "BiRNNEncoder", allow_none=False)
         self.rnn = rnn
         self.merge = merge
 
@@ -207,7 +197,7 @@ class BiRNNEncoder(nn.Module):
 
     def forward(
         self,
-        inputs: Tensor,
+        input: Tensor,
         lengths: LengthsLike | None = None,
         *,
         mask: Tensor | None = None,
@@ -216,7 +206,7 @@ class BiRNNEncoder(nn.Module):
         """Encode right-padded sequences.
 
         Args:
-            inputs: Tensor ``T x B x *`` (``B x T x *`` with the module's ``batch_first``).
+            input: Tensor ``T x B x *`` (``B x T x *`` with the module's ``batch_first``).
             lengths: ``B`` valid lengths in ``[0, T]`` (1-D integer Tensor, list/tuple of ints
                 or numpy array), any order; or ``None``.
             mask: bool ``B x T``, ``True`` at valid steps and right-padded; or ``None``. Pass
@@ -227,12 +217,12 @@ class BiRNNEncoder(nn.Module):
             An :class:`EncoderOutput`.
 
         Raises:
-            TypeError: for ``inputs`` that are not a Tensor, a ``mask`` that is not bool, or
+            TypeError: for an ``input`` that is not a Tensor, a ``mask`` that is not bool, or
                 ``lengths`` that are not integers.
-            ValueError: for ``inputs`` that are not 3-D, both ``lengths`` and ``mask``, a mask
+            ValueError: for an ``input`` that is not 3-D, both ``lengths`` and ``mask``, a mask
                 of the wrong shape or not right-padded, or lengths out of range.
         """
-        return _encode(self.rnn, inputs, lengths, mask, initial_state, self.merge)
+        return _encode(self.rnn, input, lengths, mask, initial_state, self.merge)
 
     def bridge(self, encoded: EncoderOutput, mode: str = "concat") -> State:
         """The initial state of a unidirectional decoder, from an encoding's final states.
@@ -250,7 +240,7 @@ class BiRNNEncoder(nn.Module):
         states: State = encoded.states
         if isinstance(states, Directions):
             # A Bidirectional's states: interleave them into the native layer-major layout.
-            states = _tree_map(
+            states = tree_map(
                 lambda forward, backward: flatten_states(torch.stack([forward, backward], 1)),
                 states.forward,
                 states.backward,

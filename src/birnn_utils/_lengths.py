@@ -14,6 +14,7 @@ __all__ = [
     "LengthsLike",
     "PaddingSide",
     "as_lengths",
+    "check_cu_seqlens",
     "check_lengths",
     "check_padding_side",
     "check_right_padded",
@@ -301,4 +302,58 @@ def reject_lengths_for_packed(lengths: object, where: str) -> None:
         raise ValueError(
             f"{where}: `lengths` must be None for a PackedSequence, which carries its own "
             f"lengths, got {type(lengths).__name__}"
+        )
+
+
+def check_cu_seqlens(
+    cu_seqlens: object, total: int | None, device: torch.device | None, where: str
+) -> Tensor:
+    """Check the offsets of a varlen batch and give them as int64 on ``device``.
+
+    ``cu_seqlens`` holds ``B + 1`` offsets into the token axis: sequence ``b`` is tokens
+    ``cu_seqlens[b]:cu_seqlens[b + 1]``. The value checks (start at 0, never decrease, end at
+    ``total``) read the offsets once, as one host transfer.
+
+    Raises:
+        TypeError: for something other than an integer Tensor.
+        ValueError: for a wrong rank or no entry, or (when value checks run) offsets that do not
+            start at 0, decrease, or do not end at ``total``.
+    """
+    if not isinstance(cu_seqlens, Tensor):
+        raise TypeError(
+            f"{where}: `cu_seqlens` must be a 1-D integer Tensor of B + 1 offsets, "
+            f"got {type(cu_seqlens).__name__}"
+        )
+    if cu_seqlens.dtype == torch.bool or cu_seqlens.is_floating_point() or cu_seqlens.is_complex():
+        raise TypeError(
+            f"{where}: `cu_seqlens` must be an integer Tensor, got dtype {cu_seqlens.dtype}"
+        )
+    if cu_seqlens.dim() != 1 or cu_seqlens.shape[0] == 0:
+        raise ValueError(
+            f"{where}: `cu_seqlens` must be 1-D with B + 1 >= 1 offsets, got shape "
+            f"{format_shape(cu_seqlens)}"
+        )
+    if value_checks_enabled():
+        _check_offsets(cu_seqlens, total, where)
+    return cu_seqlens.to(device=device, dtype=torch.int64, non_blocking=cu_seqlens.is_cpu)
+
+
+def _check_offsets(cu_seqlens: Tensor, total: int | None, where: str) -> None:
+    """The value part of :func:`check_cu_seqlens`: one host read of a few summary numbers."""
+    offsets = cu_seqlens.to(torch.int64)
+    drops = offsets[1:] < offsets[:-1]
+    first_drop = torch.where(drops.any(), drops.int().argmax(), -1) if drops.numel() else None
+    summary = [offsets[0], offsets[-1]] + ([] if first_drop is None else [first_drop])
+    start, end, *drop = torch.stack(summary).tolist()
+    if start != 0:
+        raise ValueError(f"{where}: `cu_seqlens` must start at 0, got {start}")
+    if drop and drop[0] >= 0:
+        i = drop[0]
+        raise ValueError(
+            f"{where}: `cu_seqlens` must be non-decreasing, got "
+            f"cu_seqlens[{i}] > cu_seqlens[{i + 1}]"
+        )
+    if total is not None and end != total:
+        raise ValueError(
+            f"{where}: `cu_seqlens` must end at the number of tokens ({total}), got {end}"
         )

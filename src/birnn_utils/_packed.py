@@ -2,58 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from ._checks import check_padded
-from ._lengths import LengthsLike, as_lengths
+from ._checks import check_padded, format_shape
+from ._lengths import LengthsLike, check_lengths, lengths_tensor
+from ._tree import tree_map
 
-__all__ = ["run_packed"]
+__all__ = ["cpu_lengths", "run_packed", "run_packed_core"]
 
 
-def _tree_map(fn: Callable[..., Any], tree: Any, *others: Any, where: str, name: str) -> Any:
-    """Apply ``fn`` to the Tensors and PackedSequences of nested tuples, keeping their types.
+def cpu_lengths(lengths: LengthsLike, batch: int, steps: int, where: str) -> Tensor:
+    """Checked int64 lengths on the CPU, where packing wants them.
 
-    Outputs and states of recurrent modules nest: an LSTM's ``(h_n, c_n)``, a
-    :class:`~birnn_utils.Bidirectional`'s ``Directions`` of those. ``others`` are trees of the
-    same structure whose leaves are passed alongside.
-    ``None`` is a leaf too: a ``Directions`` state may leave one module's state to its default.
+    Lengths on a GPU are copied first, then checked on the host: one transfer in all, where
+    checking them in place and copying them after would wait for the GPU twice.
     """
-    if tree is None or isinstance(tree, (Tensor, PackedSequence)):
-        return fn(tree, *others)
-    if isinstance(tree, tuple):
-        items = [
-            _tree_map(fn, *parts, where=where, name=name)
-            for parts in zip(tree, *others, strict=True)
-        ]
-        return type(tree)(*items) if hasattr(tree, "_fields") else tuple(items)
-    raise TypeError(
-        f"{where}: `{name}` must be a Tensor or a (nested) tuple of Tensors such as an LSTM's "
-        f"(h_n, c_n), got {type(tree).__name__}"
-    )
+    lens = lengths_tensor(lengths, where)
+    return check_lengths(lens.to("cpu"), batch, steps, torch.device("cpu"), where)
 
 
 def _pack_run_pad(
-    rnn: nn.Module,
-    input: Tensor,
-    lengths: Tensor,
-    initial_state: Any,
-    batch_first: bool,
+    rnn: nn.Module, input: Tensor, lengths: Tensor, hx: Any, batch_first: bool
 ) -> tuple[Any, Any]:
-    from ._bidirectional import Bidirectional  # here: _bidirectional imports this module
-
     packed = pack_padded_sequence(input, lengths, batch_first=batch_first, enforce_sorted=False)
-    if isinstance(rnn, Bidirectional):
-        # Its second positional argument is `lengths`.
-        output, state = rnn(packed, initial_state=initial_state)
-    else:
-        output, state = rnn(packed, initial_state)
+    output, state = rnn(packed, hx)
     steps = input.shape[1 if batch_first else 0]
-    padded = _tree_map(
+    padded = tree_map(
         lambda out: pad_packed_sequence(out, batch_first=batch_first, total_length=steps)[0],
         output,
         where="run_packed",
@@ -62,11 +41,104 @@ def _pack_run_pad(
     return padded, state
 
 
+def _shapes_of(rnn: nn.Module, input: Tensor) -> tuple[Any, Any]:
+    """What ``rnn`` returns for one packed step of two sequences, computed on the meta device.
+
+    Only the shapes are real: nothing runs on the data, so no RNG is drawn (dropout) and no
+    running statistics move.
+    """
+    meta = {
+        name: torch.empty_like(tensor, device="meta")
+        for name, tensor in [*rnn.named_parameters(), *rnn.named_buffers()]
+    }
+    # Two sequences, not one: modules such as BatchNorm refuse a single value per channel.
+    data = torch.empty((2, *input.shape[2:]), dtype=input.dtype, device="meta")
+    probe = PackedSequence(data, torch.tensor([2]), None, None)
+    with torch.no_grad():
+        output, state = functional_call(rnn, meta, (probe,))
+    return output, state
+
+
+def _full_state(hx: Any, like: Any, batch: int, device: torch.device, where: str) -> Any:
+    """``hx`` with each ``None`` replaced by zeros shaped as ``like``'s leaves for ``batch`` rows.
+
+    Raises:
+        ValueError: for a leaf of ``hx`` whose shape is not the module's state shape for
+            ``batch`` rows (as the module itself would refuse it).
+    """
+    if hx is None:
+        return tree_map(
+            lambda s: torch.zeros((s.shape[0], batch, *s.shape[2:]), dtype=s.dtype, device=device),
+            like,
+            where=where,
+            name="state",
+        )
+    if isinstance(hx, tuple) and isinstance(like, tuple):
+        items = [_full_state(h, s, batch, device, where) for h, s in zip(hx, like, strict=True)]
+        return type(hx)(*items) if hasattr(hx, "_fields") else tuple(items)
+    expected = (like.shape[0], batch, *like.shape[2:])
+    if not isinstance(hx, Tensor) or hx.shape != expected:
+        got = format_shape(hx) if isinstance(hx, Tensor) else type(hx).__name__
+        raise ValueError(
+            f"{where}: `hx` must hold the module's state for B={batch} sequences, of shape "
+            f"{tuple(expected)}, got {got}"
+        )
+    return hx
+
+
+def run_packed_core(
+    rnn: nn.Module, input: Tensor, lengths: Tensor, hx: Any, batch_first: bool, where: str
+) -> tuple[Any, Any]:
+    """:func:`run_packed` without its checks: ``lengths`` int64 on the CPU, already checked."""
+    batch_dim = 0 if batch_first else 1
+    steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
+    nonempty = lengths > 0
+    if batch > 0 and bool(nonempty.all()):
+        return _pack_run_pad(rnn, input, lengths, hx, batch_first)
+
+    def blank_output(sub: Tensor | PackedSequence) -> Tensor:
+        if isinstance(sub, PackedSequence):  # the probe's output: (2, *features)
+            sub = sub.data.unsqueeze(0)
+        shape = list(sub.shape)
+        shape[batch_dim], shape[1 - batch_dim] = batch, steps
+        return torch.zeros(shape, dtype=sub.dtype, device=input.device)
+
+    rows = nonempty.nonzero().squeeze(1).to(input.device, non_blocking=True)
+    if rows.numel() == 0:
+        # Nothing to run; the output's width and the state's shape are read from the module.
+        probe_output, probe_state = _shapes_of(rnn, input)
+        output = tree_map(blank_output, probe_output, where=where, name="output")
+        return output, _full_state(hx, probe_state, batch, input.device, where)
+
+    def rows_of(h: Tensor | None) -> Tensor | None:
+        if h is None:
+            return None
+        if h.dim() < 2 or h.shape[1] != batch:
+            raise ValueError(
+                f"{where}: `hx` must have the batch on dim 1 (B={batch}), as h_0 has, got shape "
+                f"{format_shape(h)}"
+            )
+        return h.index_select(1, rows)
+
+    sub_hx = None if hx is None else tree_map(rows_of, hx, where=where, name="hx")
+    sub_output, sub_state = _pack_run_pad(
+        rnn, input.index_select(batch_dim, rows), lengths[nonempty], sub_hx, batch_first
+    )
+    output = tree_map(
+        lambda sub: blank_output(sub).index_copy(batch_dim, rows, sub),
+        sub_output,
+        where=where,
+        name="output",
+    )
+    full = _full_state(hx, sub_state, batch, input.device, where)
+    state = tree_map(
+        lambda init, sub: init.index_copy(1, rows, sub), full, sub_state, where=where, name="hx"
+    )
+    return output, state
+
+
 def run_packed(
-    rnn: nn.Module,
-    input: Tensor,
-    lengths: LengthsLike,
-    initial_state: Any = None,
+    rnn: nn.Module, input: Tensor, lengths: LengthsLike, hx: Any = None
 ) -> tuple[Any, Any]:
     """Run a recurrent module on right-padded sequences: pack, run, unpack.
 
@@ -75,7 +147,13 @@ def run_packed(
     output is padded back to the input's own ``T`` (``total_length``, so it also works under
     ``DataParallel``), ``rnn.batch_first`` is honoured, and sequences of **length 0** are
     allowed: only the rows with a positive length are packed and run, the others get zero
-    outputs and keep their initial state (zeros by default) as their final state.
+    outputs and keep their initial state (zeros by default) as their final state. When every
+    length is 0 the module does not run at all: the shapes come from a run on the ``meta``
+    device, which draws no random numbers and updates no statistics.
+
+    The module is called as ``rnn(packed, hx)``, the ``nn.RNN`` convention, whatever it is.
+    The lengths are read once (copied to the CPU first when they are on a GPU, where packing
+    wants them).
 
     Args:
         rnn: a module with the ``nn.RNN`` calling convention that accepts a PackedSequence:
@@ -85,10 +163,9 @@ def run_packed(
         input: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), right-padded.
         lengths: ``B`` valid lengths in ``[0, T]``: a 1-D integer Tensor (any device), a list
             or tuple of ints, or a numpy integer array; any order.
-        initial_state: the module's initial state in the caller's batch order (batch on
-            dim 1, as ``h_0`` is), or ``None`` for zeros. For a
-            :class:`~birnn_utils.Bidirectional`, a ``Directions`` of the two modules' states,
-            passed as its ``initial_state``.
+        hx: the module's initial state in the caller's batch order (batch on dim 1, as
+            ``h_0`` is; for a :class:`~birnn_utils.Bidirectional`, a ``Directions`` of the two
+            modules' states), or ``None`` for zeros.
 
     Returns:
         ``(output, state)`` as the module returns them, in the caller's batch order: ``output``
@@ -96,9 +173,10 @@ def run_packed(
         final ``state`` taken at each sequence's last valid step.
 
     Raises:
-        TypeError: if ``input`` is not a Tensor or ``lengths`` are not integers.
-        ValueError: if ``input`` is not 3-D, or ``lengths`` have the wrong count or a value out
-            of range.
+        TypeError: if ``input`` is not a Tensor, ``lengths`` are not integers, or ``hx`` is not
+            a Tensor or a tuple of them.
+        ValueError: if ``input`` is not 3-D, ``lengths`` have the wrong count or a value out of
+            range, or (with empty sequences) ``hx`` does not have the module's state shape.
 
     Example:
         >>> import torch
@@ -115,67 +193,7 @@ def run_packed(
     check_padded(input, batch_first, "run_packed")
     batch_dim = 0 if batch_first else 1
     steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
-    # pack_padded_sequence wants the lengths on the CPU: moving them there once costs what it
-    # costs anyway, and every test below reads the CPU copy without waiting for the device.
-    lens = as_lengths(
-        lengths, batch_size=batch, max_length=steps, device=torch.device("cpu"), where="run_packed"
-    )
-    nonempty = lens > 0
-    if batch > 0 and bool(nonempty.all()):
-        return _pack_run_pad(rnn, input, lens, initial_state, batch_first)
-
-    def blank_output(sub: Tensor) -> Tensor:
-        shape = list(sub.shape)
-        shape[batch_dim], shape[1 - batch_dim] = batch, steps
-        return sub.new_zeros(shape)
-
-    def blank_state(sub: Tensor) -> Tensor:
-        return sub.new_zeros(sub.shape[0], batch, *sub.shape[2:])
-
-    rows = nonempty.nonzero().squeeze(1).to(input.device, non_blocking=True)
-    if rows.numel() == 0:
-        # Nothing to run, yet the output's width and the state's shape are the module's to
-        # say: read them from a one-step probe, keeping none of its values.
-        with torch.no_grad():
-            probe_output, probe_state = rnn(input.new_zeros(1, 1, *input.shape[2:]))
-        output = _tree_map(blank_output, probe_output, where="run_packed", name="output")
-        if initial_state is None:
-            return output, _tree_map(blank_state, probe_state, where="run_packed", name="state")
-        state = _tree_map(
-            lambda init, probe: blank_state(probe) if init is None else init,
-            initial_state,
-            probe_state,
-            where="run_packed",
-            name="initial_state",
-        )
-        return output, state
-
-    sub_state = (
-        None
-        if initial_state is None
-        else _tree_map(
-            lambda s: None if s is None else s.index_select(1, rows),
-            initial_state,
-            where="run_packed",
-            name="initial_state",
-        )
-    )
-    sub_output, sub_final = _pack_run_pad(
-        rnn, input.index_select(batch_dim, rows), lens[nonempty], sub_state, batch_first
-    )
-    output = _tree_map(
-        lambda sub: blank_output(sub).index_copy(batch_dim, rows, sub),
-        sub_output,
-        where="run_packed",
-        name="output",
-    )
-    if initial_state is None:
-        initial_state = _tree_map(blank_state, sub_final, where="run_packed", name="state")
-    state = _tree_map(
-        lambda init, sub: (blank_state(sub) if init is None else init).index_copy(1, rows, sub),
-        initial_state,
-        sub_final,
-        where="run_packed",
-        name="initial_state",
-    )
-    return output, state
+    if hx is not None:
+        tree_map(lambda h: h, hx, where="run_packed", name="hx")  # a TypeError for other types
+    lens = cpu_lengths(lengths, batch, steps, "run_packed")
+    return run_packed_core(rnn, input, lens, hx, batch_first, "run_packed")

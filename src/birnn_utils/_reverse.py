@@ -19,11 +19,13 @@ from torch.nn.utils.rnn import PackedSequence
 from ._checks import format_shape
 from ._lengths import (
     LengthsLike,
+    check_cu_seqlens,
     check_lengths,
     lengths_tensor,
     packed_steps,
     reject_lengths_for_packed,
 )
+from ._varlen import token_positions, varlen_tokens
 
 __all__ = ["reverse_sequences"]
 
@@ -39,8 +41,15 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
     if lengths is None:
         return sequences.flip(time_dim)
     steps, batch = sequences.shape[time_dim], sequences.shape[1 - time_dim]
+    lens = check_lengths(lengths, batch, steps, sequences.device, "reverse_sequences")
+    return _reverse_padded(sequences, lens, batch_first)
+
+
+def _reverse_padded(sequences: Tensor, lens: Tensor, batch_first: bool) -> Tensor:
+    """The unchecked core: ``lens`` int64 ``(B,)`` on the data's device, already checked."""
+    time_dim = 1 if batch_first else 0
+    steps, batch = sequences.shape[time_dim], sequences.shape[1 - time_dim]
     device = sequences.device
-    lens = check_lengths(lengths, batch, steps, device, "reverse_sequences")
     time = torch.arange(steps, device=device).unsqueeze(1)
     rows = torch.arange(batch, device=device)
     # The step each output step reads, T x B: valid steps mirror, padding maps to itself.
@@ -48,6 +57,14 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
     # One index_select over the flattened (time, batch) rows copies whole feature rows at once.
     flat = (source + rows * steps).t() if batch_first else source * batch + rows
     return sequences.flatten(0, 1).index_select(0, flat.reshape(-1)).view(sequences.shape)
+
+
+def _reverse_varlen(tokens: Tensor, cu_seqlens: Tensor) -> Tensor:
+    """The unchecked core for ``(total, *)`` tokens and checked int64 ``cu_seqlens``."""
+    sequence, step = token_positions(cu_seqlens, tokens.shape[0])
+    # Token `step` of a sequence reads its mirror: start + length - 1 - step.
+    source = cu_seqlens.index_select(0, sequence + 1) - 1 - step
+    return tokens.index_select(0, source)
 
 
 def _reverse_packed(packed: PackedSequence) -> PackedSequence:
@@ -64,17 +81,26 @@ def _reverse_packed(packed: PackedSequence) -> PackedSequence:
 
 @overload
 def reverse_sequences(
-    sequences: Tensor, lengths: LengthsLike | None = None, *, batch_first: bool = False
+    sequences: Tensor,
+    lengths: LengthsLike | None = None,
+    *,
+    batch_first: bool = False,
+    cu_seqlens: Tensor | None = None,
 ) -> Tensor: ...
 @overload
 def reverse_sequences(
-    sequences: PackedSequence, lengths: None = None, *, batch_first: bool = False
+    sequences: PackedSequence,
+    lengths: None = None,
+    *,
+    batch_first: bool = False,
+    cu_seqlens: None = None,
 ) -> PackedSequence: ...
 def reverse_sequences(
     sequences: Tensor | PackedSequence,
     lengths: LengthsLike | None = None,
     *,
     batch_first: bool = False,
+    cu_seqlens: Tensor | None = None,
 ) -> Tensor | PackedSequence:
     """Reverse each sequence of a batch in time, within its own length.
 
@@ -86,6 +112,11 @@ def reverse_sequences(
     that direction at every valid step. The function is its own inverse and differentiable, and
     runs as one gather without a Python loop over the batch or time.
 
+    With ``cu_seqlens``, ``sequences`` is a varlen batch (see :func:`padded_to_varlen`): the
+    sequences concatenated along one token axis, ``(total, *)`` (``(1, total, *)`` with
+    ``batch_first``), and each segment ``cu_seqlens[b]:cu_seqlens[b + 1]`` is reversed in its
+    place.
+
     Args:
         sequences: a padded Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), at least
             2-D, of any dtype and device; or a ``PackedSequence``.
@@ -93,8 +124,11 @@ def reverse_sequences(
             or tuple of ints, or a numpy integer array. ``None`` reverses the whole time
             dimension (every length is ``T``). Must be ``None`` for a PackedSequence, which
             carries its own lengths.
-        batch_first: whether a Tensor ``sequences`` is ``B x T x *``. Ignored for a
-            PackedSequence.
+        batch_first: whether a Tensor ``sequences`` is ``B x T x *`` (a varlen one
+            ``(1, total, *)``). Ignored for a PackedSequence.
+        cu_seqlens: for a varlen ``sequences``, the ``B + 1`` offsets of its sequences: a 1-D
+            integer Tensor starting at 0, non-decreasing, ending at ``total``. Not together
+            with ``lengths``.
 
     Returns:
         A new Tensor of the same shape, dtype and device (the input is never modified); or, for
@@ -107,7 +141,10 @@ def reverse_sequences(
             not integers.
         ValueError: if a Tensor ``sequences`` has fewer than 2 dimensions, ``lengths`` is not
             1-D, has not one entry per sequence or (when value checks run) a length outside
-            ``[0, T]``, or ``lengths`` is given with a PackedSequence.
+            ``[0, T]``, or ``lengths`` is given with a PackedSequence; for bad ``cu_seqlens``
+            (not 1-D, not integer, or, when value checks run, not starting at 0, decreasing,
+            not ending at ``total``), or ``cu_seqlens`` given with ``lengths`` or a
+            PackedSequence.
 
     Example:
         >>> import torch
@@ -121,7 +158,19 @@ def reverse_sequences(
         >>> pad_packed_sequence(reverse_sequences(packed), batch_first=True)[0]
         tensor([[3, 2, 1],
                 [5, 4, 0]])
+        >>> reverse_sequences(torch.tensor([1, 2, 3, 4, 5]), cu_seqlens=torch.tensor([0, 3, 5]))
+        tensor([3, 2, 1, 5, 4])
     """
+    if cu_seqlens is not None:
+        where = "reverse_sequences"
+        if isinstance(sequences, PackedSequence) or lengths is not None:
+            got = "a PackedSequence" if lengths is None else "`lengths`"
+            raise ValueError(
+                f"{where}: `cu_seqlens` describes a varlen Tensor: pass it alone, not with {got}"
+            )
+        tokens = varlen_tokens(sequences, batch_first, where, "sequences")
+        cu = check_cu_seqlens(cu_seqlens, tokens.shape[0], tokens.device, where)
+        return _reverse_varlen(tokens, cu).view(sequences.shape)
     if isinstance(sequences, PackedSequence):
         reject_lengths_for_packed(lengths, "reverse_sequences")
         return _reverse_packed(sequences)
