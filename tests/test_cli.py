@@ -9,9 +9,8 @@ import sys
 import pytest
 import torch
 
-from birnn_utils import _equivalence
-from birnn_utils._demo import format_notebook, run_lstm, run_notebook, run_padded_batch
-from birnn_utils.cli import main
+from birnn_utils.cli import _equivalence, main
+from birnn_utils.cli._demo import format_notebook, run_lstm, run_notebook, run_padded_batch
 
 
 def test_demo_prints_both_columns_and_holds(capsys: pytest.CaptureFixture[str]) -> None:

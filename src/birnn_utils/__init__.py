@@ -1,5 +1,7 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
+from importlib.metadata import version
+
 from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
@@ -17,11 +19,11 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
-from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._packed import run_packed
 from ._reverse import reverse_sequences
+from ._surgery import extract_forward_module, extract_reverse_module, make_bidirectional
 
-__version__ = "0.1.0"
+__version__ = version("birnn-utils")
 
 __all__ = [
     "BiRNNEncoder",

@@ -1,4 +1,4 @@
-"""Switch for the input checks that need a host synchronisation.
+"""Input checks shared by the public functions, and the switch for those that read values.
 
 Checking that every length lies in ``[0, T]`` reads the lengths' values. On a GPU that waits for
 the device, and inside ``torch.compile``/``torch.export`` graphs it would break the graph. Shape,
@@ -48,7 +48,8 @@ def value_checks_enabled() -> bool:
 
 def jit_tracing() -> bool:
     """Whether ``torch.jit.trace`` (or the TorchScript-based ONNX exporter) is tracing now."""
-    return torch._C._get_tracing_state() is not None
+    # torch.jit.is_tracing is public but carries no annotations.
+    return bool(torch.jit.is_tracing())  # type: ignore[no-untyped-call]
 
 
 def format_shape(x: Tensor) -> str:

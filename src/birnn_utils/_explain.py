@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from torch import nn
 
-__all__ = ["explain_layout", "format_layout"]
+from ._layout import output_size
+
+__all__ = ["explain_layout"]
 
 Mode = Literal["RNN", "GRU", "LSTM"]
 
@@ -106,7 +108,7 @@ def explain_layout(
         ['h_n[0]', 'h_n[1]', 'h_n[2]', 'h_n[3]']
     """
     module = _build(mode, input_size, hidden_size, num_layers, proj_size, batch_first, nonlinearity)
-    h_out = proj_size or hidden_size
+    h_out = output_size(module)
     seq = "B x T" if batch_first else "T x B"
     shapes = {
         "input": f"{seq} x {input_size}",
@@ -180,49 +182,3 @@ def explain_layout(
         "reverse_modules": reverse_modules,
         "notes": notes,
     }
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def format_layout(info: dict[str, Any]) -> str:
-    """Render :func:`explain_layout`'s result as text tables.
-
-    Args:
-        info: what :func:`explain_layout` returned.
-
-    Returns:
-        The shapes, the slice table, the parameter table and the reverse modules' input sizes.
-    """
-    lines = [info["module"], f"H_out = {info['H_out']}", "", "Shapes:"]
-    lines += [f"  {name:<7}{shape}" for name, shape in info["shapes"].items()]
-    lines += ["", "Which slice is which:"]
-    lines += _table(
-        [["tensor", "index", "layer", "direction", "shape", "read it with"]]
-        + [
-            [s["tensor"], s["index"], str(s["layer"]), s["direction"], s["shape"], s["reader"]]
-            for s in info["slices"]
-        ]
-    )
-    lines += ["", "Parameters:"]
-    lines += _table(
-        [["name", "shape", "layer", "direction"]]
-        + [
-            [p["name"], " x ".join(map(str, p["shape"])), str(p["layer"]), p["direction"]]
-            for p in info["parameters"]
-        ]
-    )
-    lines += ["", "The backward direction as a unidirectional module (the reverse module):"]
-    lines += _table(
-        [["layer", "input_size", "get it with"]]
-        + [[str(r["layer"]), str(r["input_size"]), r["reader"]] for r in info["reverse_modules"]]
-    )
-    lines += ["", *info["notes"]]
-    return "\n".join(lines)

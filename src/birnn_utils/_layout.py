@@ -14,7 +14,7 @@ from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar, Union, overload
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_layer, format_shape, value_checks_enabled
@@ -54,6 +54,19 @@ def _modes(where: str) -> list[str]:
 
 
 _MERGE_MODES: tuple[str, ...] = tuple(_modes("merge_directions"))
+
+
+def output_size(rnn: nn.RNNBase) -> int:
+    """``H_out``, each direction's output and ``h_n`` width: ``proj_size`` or ``hidden_size``.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils._layout import output_size
+        >>> output_size(torch.nn.LSTM(3, 4, proj_size=2)), output_size(torch.nn.GRU(3, 4))
+        (2, 4)
+    """
+    return rnn.proj_size or rnn.hidden_size
+
 
 _R = TypeVar("_R")
 

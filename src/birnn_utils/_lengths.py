@@ -84,7 +84,7 @@ def check_lengths(
     # from the CPU need not wait for the GPU: from pageable memory it is staged before `to`
     # returns. A copy to the CPU must wait, or the host could read the lengths before they land.
     # Checked before the copy: lengths on the CPU are then read without waiting for the GPU.
-    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+    if not torch.jit.is_scripting():  # TorchScript skips this: it cannot read the switch
         _check_range(lengths, max_length, where)
     return lengths.to(device=device, dtype=torch.int64, non_blocking=lengths.is_cpu)
 
@@ -188,7 +188,7 @@ def _mask_to_lengths(mask: Tensor) -> Tensor:
         raise ValueError(
             f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {format_shape(mask)}"
         )
-    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+    if not torch.jit.is_scripting():  # TorchScript skips this: it cannot read the switch
         check_right_padded(mask, "mask_to_lengths")
     return mask.sum(dim=1, dtype=torch.int64)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._checks import check_layer
+from ._layout import output_size
 
 __all__ = ["extract_forward_module", "extract_reverse_module", "make_bidirectional"]
 
@@ -149,7 +150,7 @@ def _extract(
         raise TypeError(
             f"{where}: `share_parameters` must be a bool, got {type(share_parameters).__name__}"
         )
-    h_out = module.proj_size or module.hidden_size
+    h_out = output_size(module)
     directions = 2 if module.bidirectional else 1
     input_size = module.input_size if layer == 0 else directions * h_out
     extracted = _build(module, input_size=input_size, bidirectional=False)

@@ -1,8 +1,7 @@
-"""The ``birnn-utils`` command (also ``python -m birnn_utils``).
+"""The ``birnn-utils`` command: argument parsing and the sub-commands.
 
-Sub-commands: ``demo`` (the default) reproduces the classic experiment and checks it; ``explain``
-prints what is where for given RNN settings; ``check`` runs the equivalence checks on each
-available device.
+``demo`` (the default) reproduces the classic experiment and checks it; ``explain`` prints what is
+where for given RNN settings; ``check`` runs the equivalence checks on each available device.
 """
 
 from __future__ import annotations
@@ -12,9 +11,10 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from .._explain import explain_layout
 from ._demo import format_comparison, format_notebook, run_lstm, run_notebook, run_padded_batch
 from ._equivalence import available_devices, run_checks
-from ._explain import explain_layout, format_layout
+from ._format import format_layout
 
 __all__ = ["main"]
 
@@ -160,7 +160,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     return _demo()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
