@@ -77,6 +77,6 @@ def test_each_asyncio_task_has_its_own_switch() -> None:
 
 
 def test_value_checks_needs_a_bool() -> None:
-    with pytest.raises(TypeError, match=r"value_checks: `enabled` must be a bool, got int"):
-        with value_checks(0):  # type: ignore[arg-type]
-            pass
+    bad = value_checks(0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"value_checks: `enabled` must be a bool, got int"), bad:
+        pass

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
-from birnn_utils import lengths_to_mask, mask_to_lengths, value_checks
+from birnn_utils import lengths_to_mask, mask_to_lengths, scriptable, value_checks
 
 
 def mask_reference(lengths: list[int], steps: int) -> Tensor:
@@ -98,10 +98,14 @@ def test_mask_to_lengths_edges():
     assert mask_to_lengths(torch.ones(2, 1, dtype=torch.bool)).tolist() == [1, 1]
 
 
-LENGTHS_TO_MASK_ERRORS = [
+MAX_LENGTH_ERRORS = [
     (([1, 2], 1.5), TypeError, "`max_length` must be an int or None, got float"),
+    (([1, 2], 2.0), TypeError, "`max_length` must be an int or None, got float"),
     (([1, 2], True), TypeError, "`max_length` must be an int or None, got bool"),
     (([1, 2], -1), ValueError, "`max_length` must be >= 0, got -1"),
+]
+LENGTHS_TO_MASK_ERRORS = [
+    *MAX_LENGTH_ERRORS,
     (([1, 5], 4), ValueError, "`lengths` must be in [0, 4], got max 5"),
     (([1, -2], None), ValueError, "`lengths` must be in [0, inf), got min -2"),
     ((torch.tensor([1.0]), None), TypeError, "`lengths` must be an integer tensor, got dtype"),
@@ -110,6 +114,18 @@ LENGTHS_TO_MASK_ERRORS = [
     (([1, True], None), TypeError, "`lengths` must hold ints, got bool, int"),
     ((torch.tensor(3), None), ValueError, "`lengths` must be 1-D (one length per sequence)"),
     ((3, None), TypeError, "`lengths` must be a 1-D integer Tensor, a list or tuple of ints"),
+    # #13 defect 15: unsigned values past int64 used to wrap around to "got min -1".
+    (
+        (np.array([2**64 - 1, 1], dtype=np.uint64), 3),
+        ValueError,
+        "`lengths` must fit in int64, got max 18446744073709551615",
+    ),
+    (
+        ([np.uint64(2**64 - 1)], 3),
+        ValueError,
+        "`lengths` must fit in int64, got 18446744073709551615",
+    ),
+    (([1, 2**63], 3), ValueError, "`lengths` must fit in int64, got 9223372036854775808"),
 ]
 
 
@@ -119,6 +135,32 @@ def test_lengths_to_mask_rejects_bad_input(
 ):
     with pytest.raises(error, match=re.escape(f"lengths_to_mask: {message}")):
         lengths_to_mask(*args)
+
+
+@pytest.mark.parametrize(("args", "error", "message"), MAX_LENGTH_ERRORS)
+def test_scriptable_lengths_to_mask_checks_max_length_from_python(
+    args: tuple[Any, Any], error: type[Exception], message: str
+) -> None:
+    # #13 defect 16: a float width gave torch.arange(2.5), a mask 3 wide, from the Tensor-only form.
+    lengths, max_length = args
+    with pytest.raises(error, match=re.escape(f"lengths_to_mask: {message}")):
+        scriptable.lengths_to_mask(torch.tensor(lengths), max_length)
+
+
+def test_both_forms_take_a_numpy_integer_max_length() -> None:
+    for function in (lengths_to_mask, scriptable.lengths_to_mask):
+        mask = function(torch.tensor([1, 0]), np.int64(2))  # type: ignore[arg-type]
+        assert mask.tolist() == [[True, False], [False, False]]
+
+
+def test_meta_lengths_skip_the_value_checks() -> None:
+    # #13 defect 14: reading a meta tensor's values crashed the checks.
+    lengths = torch.tensor([3, 9], device="meta")
+    mask = lengths_to_mask(lengths, 4)
+    assert mask.is_meta and mask.shape == (2, 4) and mask.dtype == torch.bool
+    assert mask_to_lengths(torch.ones(2, 4, dtype=torch.bool, device="meta")).is_meta
+    with pytest.raises(ValueError, match=r"lengths_to_mask: `max_length` is needed .* meta device"):
+        lengths_to_mask(lengths)
 
 
 MASK_TO_LENGTHS_ERRORS = [
@@ -153,7 +195,5 @@ def test_value_checks_off_skips_only_the_checks_that_read_values():
 
 
 def test_scriptable_lengths_to_mask_blames_a_negative_max_length() -> None:
-    from birnn_utils import scriptable
-
     with pytest.raises(ValueError, match="lengths_to_mask: `max_length` must be >= 0, got -1"):
         scriptable.lengths_to_mask(torch.tensor([2, 1]), -1)

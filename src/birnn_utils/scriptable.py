@@ -283,8 +283,6 @@ def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
         tensor([[ True,  True, False],
                 [False, False, False]])
     """
-    if max_length is not None and max_length < 0:
-        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
     return _lengths_to_mask(lengths, max_length)
 
 
