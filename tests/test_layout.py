@@ -374,3 +374,43 @@ def test_errors() -> None:
         final_outputs(torch.randn(5, 4), batch_first=True)
     with pytest.raises(ValueError, match="`lengths` must be None for a PackedSequence"):
         final_outputs(pack_padded_sequence(torch.ones(3, 2, 2), [3, 2]), [3, 2])
+
+
+def test_merging_packed_halves_of_different_batch_orders_fails() -> None:
+    # Same batch_sizes, different orders: merging would pair rows of different sequences.
+    x = torch.randn(3, 2, 1)
+    a = pack_padded_sequence(x, [3, 2], enforce_sorted=False)
+    b = pack_padded_sequence(x.flip(1), [2, 3], enforce_sorted=False)
+    assert torch.equal(a.batch_sizes, b.batch_sizes)
+    with pytest.raises(ValueError, match="must have the same sorted_indices and unsorted_indices"):
+        merge_directions(a, b)
+    sorted_b = pack_padded_sequence(x, [3, 2])  # no indices at all
+    with pytest.raises(ValueError, match="must have the same sorted_indices and unsorted_indices"):
+        merge_directions(a, sorted_b)
+    # Equal indices held in different tensors are the same order.
+    copy = a._replace(
+        sorted_indices=a.sorted_indices.clone(), unsorted_indices=a.unsorted_indices.clone()
+    )
+    assert torch.equal(merge_directions(a, copy).data, torch.cat([a.data, a.data], -1))
+
+
+@pytest.mark.parametrize("function", [split_directions, final_outputs])
+def test_packed_data_without_a_feature_dimension_is_rejected(function: Any) -> None:
+    # #13 defect 4: 1-D data was split along the packed steps (or raised IndexError).
+    packed = pack_padded_sequence(torch.randn(4, 2), [4, 2])
+    name = function.__name__
+    with pytest.raises(ValueError, match=rf"{name}: `output.data` must be at least 2-D .*\(6,\)"):
+        function(packed)
+
+
+@pytest.mark.parametrize("function", [final_states, bridge_states, unflatten_states])
+def test_a_bidirectional_s_directions_of_states_is_not_an_lstm_pair(function: Any) -> None:
+    # #13 defect 11: Directions(forward h_n, backward h_n) is a tuple of two Tensors, like an
+    # LSTM's (h_n, c_n); read as one, it mixed the layers of the two directions.
+    gru = nn.GRU(3, 4, num_layers=2)
+    states = Directions(gru(torch.randn(5, 2, 3))[1], gru(torch.randn(5, 2, 3))[1])
+    name = function.__name__
+    with pytest.raises(TypeError, match=rf"{name}: `h_n` must be .* got a Directions pair"):
+        function(states)
+    native = flatten_states(torch.stack([states.forward, states.backward], 1))
+    assert torch.equal(final_states(native, layer=0).backward, states.backward[0])

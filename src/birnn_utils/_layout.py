@@ -101,6 +101,17 @@ def _width(x: Tensor, where: str, name: str) -> int:
     return width // 2
 
 
+def _packed_data(output: PackedSequence, where: str) -> Tensor:
+    """``output.data``, checked to hold feature rows, ``N x * x 2*H_out``."""
+    if output.data.dim() < 2:
+        raise ValueError(
+            f"{where}: `output.data` must be at least 2-D (one row of features per packed "
+            f"step, N x 2*H_out), got shape {format_shape(output.data)}: was the PackedSequence "
+            "packed from a tensor without a feature dimension?"
+        )
+    return output.data
+
+
 def _split_directions(output: Tensor, name: str = "output") -> tuple[Tensor, Tensor]:
     half = _width(output, "split_directions", name)
     return output[..., :half], output[..., half:]
@@ -139,7 +150,8 @@ def split_directions(output: Tensor | PackedSequence) -> Directions:
         True
     """
     if isinstance(output, PackedSequence):
-        forward, backward = _split_directions(output.data, "output.data")
+        data = _packed_data(output, "split_directions")
+        forward, backward = _split_directions(data, "output.data")
         return Directions(output._replace(data=forward), output._replace(data=backward))
     if not isinstance(output, Tensor):
         raise TypeError(
@@ -252,6 +264,14 @@ def merge_directions(
 
 
 def _map_state(fn: Callable[[Tensor], _R], state: State, where: str, name: str) -> _R | Any:
+    if isinstance(state, Directions):
+        # A tuple of two Tensors, as an LSTM's (h_n, c_n) is: taken for one, it mixes layers.
+        raise TypeError(
+            f"{where}: `{name}` must be a Tensor or an LSTM's (h_n, c_n), got a Directions "
+            "pair (a Bidirectional's states, one per direction), which would be read as "
+            "(h_n, c_n); stack each direction's layers into the native layout first, "
+            "flatten_states(torch.stack([forward, backward], 1)), or use BiRNNEncoder.bridge"
+        )
     if isinstance(state, Tensor):
         return fn(state)
     if isinstance(state, tuple) and state and all(isinstance(s, Tensor) for s in state):
@@ -440,7 +460,7 @@ def bridge_states(h_n: State, mode: str = "concat") -> State:
 
 
 def _packed_final_outputs(output: PackedSequence) -> Directions:
-    data, batch_sizes = output.data, output.batch_sizes
+    data, batch_sizes = _packed_data(output, "final_outputs"), output.batch_sizes
     half = _width(data, "final_outputs", "output.data")
     last_step, starts = packed_steps(batch_sizes)
     batch = last_step.shape[0]
