@@ -7,6 +7,7 @@ assigned by hand, and a per-row loop that reverses sequences within their length
 
 from __future__ import annotations
 
+import io
 import warnings
 from functools import partial
 from typing import Any
@@ -484,6 +485,15 @@ class AlwaysBidirectionalRNN(nn.RNN):
         super().__init__(*args, **kwargs)
 
 
+class NoDropoutGRU(nn.GRU):
+    """Refuses any `dropout` argument with a ValueError: extracted modules are native nn.GRUs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "dropout" in kwargs:
+            raise ValueError("NoDropoutGRU takes no dropout")
+        super().__init__(*args, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("rnn", "expected_class"),
     [
@@ -493,8 +503,10 @@ class AlwaysBidirectionalRNN(nn.RNN):
         ),
         (SquareLSTM(INPUT), nn.LSTM),
         (AlwaysBidirectionalRNN(INPUT, HIDDEN, 2, "relu", dtype=torch.float64), nn.RNN),
+        # #13 defect 8: only a TypeError from the constructor used to fall back.
+        (NoDropoutGRU(INPUT, HIDDEN, 2, bidirectional=True, dtype=torch.float64), nn.GRU),
     ],
-    ids=["passes-arguments", "own-arguments", "ignores-arguments"],
+    ids=["passes-arguments", "own-arguments", "ignores-arguments", "raises-value-error"],
 )
 def test_subclasses(rnn: nn.RNNBase, expected_class: type[nn.RNNBase]) -> None:
     x = torch.randn(STEPS, 2, INPUT, dtype=torch.float64)
@@ -513,6 +525,124 @@ def test_subclasses(rnn: nn.RNNBase, expected_class: type[nn.RNNBase]) -> None:
     for got, want, f, r in zip(layer_state, state, forward_state, reverse_state, strict=True):
         assert_close(got, want[:2])
         assert_close(got, torch.cat([f, r]))
+
+
+# Parametrised weights (#13 defects 5, 6) ------------------------------------------------------
+
+
+def new_weight_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.parametrizations.weight_norm(rnn, name)
+
+
+def new_spectral_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.parametrizations.spectral_norm(rnn, name)
+
+
+def old_weight_norm(rnn: nn.RNNBase, name: str) -> None:
+    with warnings.catch_warnings():
+        # torch deprecates the hook-based form (a FutureWarning) in favour of parametrizations.
+        warnings.simplefilter("ignore", FutureWarning)
+        nn.utils.weight_norm(rnn, name)
+
+
+PARAMETRISATIONS = {
+    "parametrizations.weight_norm": (new_weight_norm, "_WeightNorm"),
+    "parametrizations.spectral_norm": (new_spectral_norm, "_SpectralNorm"),
+    "old-style weight_norm": (old_weight_norm, "WeightNorm"),
+}
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+@pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
+def test_extraction_uses_the_effective_weight_of_a_parametrised_direction(
+    kind: str, parametrisation: str
+) -> None:
+    rnn = make(kind, num_layers=2)
+    parametrise, _ = PARAMETRISATIONS[parametrisation]
+    parametrise(rnn, "weight_hh_l1_reverse")
+    before = {name: tensor.clone() for name, tensor in rnn.state_dict().items()}
+    reverse = extract_reverse_module(rnn, layer=1)
+    forward = extract_forward_module(rnn, layer=1)
+    # Reading spectral_norm's weight in training mode would have run a power-iteration step.
+    after = rnn.state_dict()
+    assert before.keys() == after.keys()
+    for name, tensor in before.items():
+        exact(after[name], tensor, msg=name)
+    assert type(reverse) is type(forward) is type(make(kind))
+    rnn.eval()  # spectral_norm computes the same weight at every call only in eval mode
+    x = inputs(False)
+    output, state = run(rnn, x)
+    layer_input = run(
+        make_bidirectional(extract_forward_module(rnn), extract_reverse_module(rnn)), x
+    )[0]
+    reverse_output, reverse_state = run(reverse, layer_input.flip(0))
+    assert_close(reverse_output.flip(0), output[..., h_out(kind) :])
+    forward_output, _ = run(forward, layer_input)
+    assert_close(forward_output, output[..., : h_out(kind)])
+    for mine, native in zip(reverse_state, state, strict=True):
+        assert_close(mine[0], native[3])
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+def test_parametrised_weights_cannot_be_shared(parametrisation: str) -> None:
+    rnn = make("gru")
+    parametrise, kind = PARAMETRISATIONS[parametrisation]
+    parametrise(rnn, "weight_ih_l0")
+    with pytest.raises(
+        ValueError,
+        match=rf"extract_forward_module: `share_parameters=True` needs Parameters to share, but "
+        rf"`weight_ih_l0` is computed by {kind}; share_parameters=False copies",
+    ):
+        extract_forward_module(rnn, share_parameters=True)
+    # The other direction's Parameters are still shared.
+    assert (
+        extract_reverse_module(rnn, share_parameters=True).weight_ih_l0 is rnn.weight_ih_l0_reverse
+    )
+
+
+def test_a_weight_that_is_neither_a_parameter_nor_computed_is_named() -> None:
+    rnn = make("gru")
+    weight = rnn.weight_hh_l0.detach()
+    del rnn.weight_hh_l0
+    rnn.weight_hh_l0 = weight  # a plain Tensor attribute
+    with pytest.raises(
+        TypeError,
+        match=r"extract_forward_module: `rnn.weight_hh_l0` must be a Parameter or computed by a "
+        r"parametrisation, got Tensor",
+    ):
+        extract_forward_module(rnn)
+
+
+def test_modules_extracted_next_to_a_parametrised_direction_are_plain_and_save() -> None:
+    rnn = make("gru")
+    new_weight_norm(rnn, "weight_ih_l0")
+    assert type(rnn).__name__ == "ParametrizedGRU"
+    for module in (
+        extract_reverse_module(rnn),
+        extract_forward_module(rnn),
+        make_bidirectional(extract_forward_module(rnn), extract_reverse_module(rnn)),
+    ):
+        assert type(module) is nn.GRU
+        buffer = io.BytesIO()
+        torch.save(module, buffer)  # torch refuses to pickle a Parametrized* class
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        exact(loaded.weight_hh_l0, module.weight_hh_l0)
+
+
+# The global RNG (#13 defect 9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_surgery_leaves_the_global_rng_alone(kind: str) -> None:
+    rnn = make(kind, num_layers=2)
+    subclass = NoDropoutGRU(INPUT, HIDDEN, bidirectional=True)  # built by the fallback
+    state = torch.random.get_rng_state()
+    forward = extract_forward_module(rnn, layer=1)
+    reverse = extract_reverse_module(rnn, layer=1, share_parameters=True)
+    make_bidirectional(forward, reverse)
+    extract_forward_module(subclass)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 # Errors -----------------------------------------------------------------------------------------
