@@ -239,10 +239,14 @@ def extract_forward_module(
 
     The new module is built as ``type(rnn)`` when that class accepts ``nn.RNN``/``nn.GRU``/
     ``nn.LSTM``'s keyword arguments and honours them (a subclass that adds methods or passes its
-    arguments through), and as the native class of ``rnn.mode`` otherwise; only the recurrent
-    weights come from ``rnn``. Its ``dropout`` is 0: torch applies dropout between stacked layers
-    only, so to mimic ``rnn`` in training, drop out each layer's output but the top one yourself.
-    It is a fresh module, in training mode.
+    arguments through), and as the native class of ``rnn.mode`` otherwise (its constructor
+    raised, or ignored an argument); only the recurrent weights come from ``rnn``, and the global
+    random number generators are left as they were. A weight under a parametrisation
+    (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``, the old-style
+    ``torch.nn.utils.weight_norm``) is copied as the effective weight it computes, read in eval
+    mode, into a plain Parameter of a plain module. Its ``dropout`` is 0: torch applies dropout
+    between stacked layers only, so to mimic ``rnn`` in training, drop out each layer's output but
+    the top one yourself. It is a fresh module, in training mode.
 
     With ``share_parameters=True`` the new module holds the very Parameter objects of ``rnn``:
     an optimizer step on either changes both, and gradients from both add up. On CUDA with cuDNN
@@ -272,6 +276,8 @@ def extract_forward_module(
     Raises:
         TypeError: if ``rnn`` is not an ``nn.RNNBase``, ``layer`` not an int, or
             ``share_parameters`` not a bool.
+        ValueError: with ``share_parameters=True``, if a weight is computed by a
+            parametrisation (there is no Parameter to share).
         IndexError: if ``layer`` is out of range.
 
     Example:
@@ -324,7 +330,8 @@ def extract_reverse_module(
     Raises:
         TypeError: if ``rnn`` is not an ``nn.RNNBase``, ``layer`` not an int, or
             ``share_parameters`` not a bool.
-        ValueError: if ``rnn`` is not bidirectional.
+        ValueError: if ``rnn`` is not bidirectional, or, with ``share_parameters=True``, a
+            weight is computed by a parametrisation.
         IndexError: if ``layer`` is out of range.
 
     Example:
