@@ -82,6 +82,9 @@ def test_check_command_passes_on_cpu(capsys: pytest.CaptureFixture[str]) -> None
         "LSTM_PROJ",
     }
     assert all(row["passed"] and row["max_error"] <= row["tolerance"] for row in rows)
+    # The same kernels on the same CPU: any difference is float32 rounding. A check whose
+    # tolerance were loosened (say to 1.0) would still pass; these bounds would not.
+    assert all(row["max_error"] < 1e-6 and row["tolerance"] == 1e-4 for row in rows), rows
 
 
 def test_check_detects_a_wrong_layout(
