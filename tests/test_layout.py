@@ -414,3 +414,11 @@ def test_a_bidirectional_s_directions_of_states_is_not_an_lstm_pair(function: An
         function(states)
     native = flatten_states(torch.stack([states.forward, states.backward], 1))
     assert torch.equal(final_states(native, layer=0).backward, states.backward[0])
+
+
+def test_directions_is_a_generic_named_tuple() -> None:
+    pair = Directions[Tensor](torch.zeros(1), torch.ones(1))
+    assert type(pair) is Directions and pair._fields == ("forward", "backward")
+    forward, backward = pair
+    assert (forward.item(), backward.item()) == (0.0, 1.0)
+    assert Directions[int](1, 2) == (1, 2)

@@ -7,6 +7,7 @@ from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
 from ._explain import explain_layout
 from ._layout import (
+    BridgeMode,
     Directions,
     MergeMode,
     State,
@@ -28,6 +29,7 @@ __version__ = version("birnn-utils")
 __all__ = [
     "BiRNNEncoder",
     "Bidirectional",
+    "BridgeMode",
     "Directions",
     "EncoderOutput",
     "LengthsLike",

@@ -10,12 +10,15 @@ direction's final state is its output at ``t = 0``, not at the last step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar, Union, overload
+from typing import Any, Generic, Literal, TypeAlias, Union, overload
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
+
+# typing's NamedTuple cannot be Generic before Python 3.11; torch depends on typing_extensions.
+from typing_extensions import NamedTuple, TypeVar
 
 from ._checks import check_layer, format_shape, value_checks_enabled
 from ._lengths import (
@@ -27,6 +30,7 @@ from ._lengths import (
 )
 
 __all__ = [
+    "BridgeMode",
     "Directions",
     "MergeMode",
     "State",
@@ -44,6 +48,9 @@ State: TypeAlias = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 (a runtim
 
 MergeMode = Literal["concat", "sum", "mean", "mul", "stack"]
 """How :func:`merge_directions` combines the two directions."""
+
+BridgeMode = Literal["concat", "sum", "mean"]
+"""How :func:`bridge_states` combines each layer's two final states."""
 
 
 def _modes(where: str) -> list[str]:
@@ -69,14 +76,20 @@ def output_size(rnn: nn.RNNBase) -> int:
 
 
 _R = TypeVar("_R")
+# Any by default, so that a bare `Directions` annotation means what it meant before.
+_T = TypeVar("_T", default=Any)
+_Output = TypeVar("_Output", Tensor, PackedSequence)
 
 
-class Directions(NamedTuple):
+class Directions(NamedTuple, Generic[_T]):
     """A pair of values, one per direction: ``forward`` then ``backward``.
 
     The pair type used throughout birnn-utils: halves of an ``output``, rows of ``h_n``, the two
     modules of a :class:`~birnn_utils.Bidirectional`, or their states. Being a tuple, it unpacks
-    (``fwd, bwd = split_directions(out)``) and concatenates (``torch.cat(pair, -1)``).
+    (``fwd, bwd = split_directions(out)``) and concatenates (``torch.cat(pair, -1)``). It is
+    generic in the type of its two fields, so signatures say what comes back:
+    ``split_directions`` of a Tensor returns ``Directions[Tensor]``, of a PackedSequence
+    ``Directions[PackedSequence]``; a bare ``Directions`` is ``Directions[Any]``.
 
     Example:
         >>> from birnn_utils import Directions
@@ -85,8 +98,8 @@ class Directions(NamedTuple):
         (2, (1, 2))
     """
 
-    forward: Any
-    backward: Any
+    forward: _T
+    backward: _T
 
 
 def _width(x: Tensor, where: str, name: str) -> int:
@@ -117,7 +130,7 @@ def _split_directions(output: Tensor, name: str = "output") -> tuple[Tensor, Ten
     return output[..., :half], output[..., half:]
 
 
-def split_directions(output: Tensor | PackedSequence) -> Directions:
+def split_directions(output: _Output) -> Directions[_Output]:
     """Split a bidirectional RNN's output into its forward and backward halves.
 
     The forward direction is ``output[..., :H_out]`` and the backward direction
@@ -378,12 +391,14 @@ def _layer_pair(h_n: Tensor, layer: int) -> tuple[Tensor, Tensor]:
 
 
 @overload
-def final_states(h_n: Tensor, *, layer: int = -1) -> Directions: ...
+def final_states(h_n: Tensor, *, layer: int = -1) -> Directions[Tensor]: ...
 @overload
 def final_states(
     h_n: tuple[Tensor, Tensor], *, layer: int = -1
-) -> tuple[Directions, Directions]: ...
-def final_states(h_n: State, *, layer: int = -1) -> Directions | tuple[Directions, Directions]:
+) -> tuple[Directions[Tensor], Directions[Tensor]]: ...
+def final_states(
+    h_n: State, *, layer: int = -1
+) -> Directions[Tensor] | tuple[Directions[Tensor], Directions[Tensor]]:
     """The final states of one layer, forward and backward.
 
     The forward state is after the last valid step; the backward state is after reading the
@@ -422,10 +437,12 @@ def _bridge(h_n: Tensor, mode: str) -> Tensor:
 
 
 @overload
-def bridge_states(h_n: Tensor, mode: str = "concat") -> Tensor: ...
+def bridge_states(h_n: Tensor, mode: BridgeMode | str = "concat") -> Tensor: ...
 @overload
-def bridge_states(h_n: tuple[Tensor, Tensor], mode: str = "concat") -> tuple[Tensor, Tensor]: ...
-def bridge_states(h_n: State, mode: str = "concat") -> State:
+def bridge_states(
+    h_n: tuple[Tensor, Tensor], mode: BridgeMode | str = "concat"
+) -> tuple[Tensor, Tensor]: ...
+def bridge_states(h_n: State, mode: BridgeMode | str = "concat") -> State:
     """The initial state of a unidirectional decoder from a bidirectional encoder's final state.
 
     Each layer's forward and backward rows are combined, so a decoder with the encoder's
@@ -459,7 +476,7 @@ def bridge_states(h_n: State, mode: str = "concat") -> State:
     return _map_state(lambda t: _bridge(t, mode), h_n, "bridge_states", "h_n")
 
 
-def _packed_final_outputs(output: PackedSequence) -> Directions:
+def _packed_final_outputs(output: PackedSequence) -> Directions[Tensor]:
     data, batch_sizes = _packed_data(output, "final_outputs"), output.batch_sizes
     half = _width(data, "final_outputs", "output.data")
     last_step, starts = packed_steps(batch_sizes)
@@ -505,7 +522,7 @@ def final_outputs(
     lengths: LengthsLike | None = None,
     *,
     batch_first: bool = False,
-) -> Directions:
+) -> Directions[Tensor]:
     """The features of each sequence's final step in each direction, from ``output`` alone.
 
     The forward direction ends at each sequence's **last valid step** ``lengths[b] - 1``; the
