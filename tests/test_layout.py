@@ -24,7 +24,7 @@ from birnn_utils import (
 )
 
 from . import reference
-from .reference import KINDS, reference_run
+from .reference import KINDS, KINDS_AND_LAYERS, reference_run
 
 MODES = list(KINDS)
 
@@ -87,18 +87,17 @@ def run_native(
     return output, state, raw
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@KINDS_AND_LAYERS
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("kind", ["padded", "packed_sorted", "packed_unsorted"])
+@pytest.mark.parametrize("batch", ["padded", "packed_sorted", "packed_unsorted"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_findings_against_per_direction_modules(
-    device: torch.device, mode: str, num_layers: int, batch_first: bool, kind: str, bias: bool
+    device: torch.device, kind: str, num_layers: int, batch_first: bool, batch: str, bias: bool
 ) -> None:
-    rnn = make_rnn(mode, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
-    lengths = [5] * 4 if kind == "padded" else sorted(LENGTHS, reverse=kind == "packed_sorted")
+    rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
+    lengths = [5] * 4 if batch == "padded" else sorted(LENGTHS, reverse=batch == "packed_sorted")
     x = torch.randn(5, 4, 3, dtype=torch.float64, device=device)
-    output, state, raw = run_native(rnn, x, lengths, kind)
+    output, state, raw = run_native(rnn, x, lengths, batch)
     expected_out, forward_states, backward_states = reference_run(rnn, x, lengths)
 
     forward, backward = split_directions(output)
@@ -115,7 +114,7 @@ def test_findings_against_per_direction_modules(
     top = final_states(states[0])
     from_padded = final_outputs(output, lengths)
     from_raw = final_outputs(
-        raw, lengths if kind == "padded" else None, batch_first=batch_first and kind == "padded"
+        raw, lengths if batch == "padded" else None, batch_first=batch_first and batch == "padded"
     )
     for ends in (from_padded, from_raw):
         assert_close(ends.forward, top.forward)

@@ -16,22 +16,15 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from birnn_utils import reverse_sequences
 
+from .reference import flip_rows
+
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool, torch.complex64]
-
-
-def per_row_reference(x: Tensor, lengths: Sequence[int], batch_first: bool) -> Tensor:
-    """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied."""
-    time_major = x.transpose(0, 1) if batch_first else x
-    out = time_major.clone()
-    for b, n in enumerate(lengths):
-        out[:n, b] = time_major[:n, b].flip(0)
-    return out.transpose(0, 1) if batch_first else out
 
 
 def repack_reference(packed: PackedSequence) -> PackedSequence:
     """Unpack, flip each row, and pack again in the same order."""
     padded, lengths = pad_packed_sequence(packed)
-    flipped = per_row_reference(padded, lengths.tolist(), batch_first=False)
+    flipped = flip_rows(padded, lengths.tolist(), batch_first=False)
     return pack_padded_sequence(flipped, lengths, enforce_sorted=packed.sorted_indices is None)
 
 
@@ -83,7 +76,7 @@ def test_padded_properties(device: torch.device, case: tuple[Tensor, list[int], 
 
     assert torch.equal(x, before)
     assert (out.shape, out.dtype, out.device) == (x.shape, x.dtype, x.device)
-    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    assert torch.equal(out, flip_rows(x, lengths, batch_first))
     assert torch.equal(reverse_sequences(out, given_lengths, batch_first=batch_first), x)
     out_rows, x_rows = time_major_rows(out, batch_first), time_major_rows(x, batch_first)
     for b, n in enumerate(lengths):
@@ -120,7 +113,7 @@ def test_packed_matches_unpack_flip_repack(
     assert out.data.device == packed.data.device
     assert torch.equal(out.data, repack_reference(packed).data)
     padded, _ = pad_packed_sequence(packed)
-    assert torch.equal(pad_packed_sequence(out)[0], per_row_reference(padded, lengths, False))
+    assert torch.equal(pad_packed_sequence(out)[0], flip_rows(padded, lengths, False))
     assert torch.equal(reverse_sequences(out).data, packed.data)
 
 
@@ -140,7 +133,7 @@ def test_padded_edges(device: torch.device, lengths: list[int], steps: int, batc
     shape = (batch, steps, 2) if batch_first else (steps, batch, 2)
     x = distinct_values(shape, torch.float32).to(device)
     out = reverse_sequences(x, torch.tensor(lengths), batch_first=batch_first)
-    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    assert torch.equal(out, flip_rows(x, lengths, batch_first))
     time_dim = 1 if batch_first else 0
     if set(lengths) <= {0}:
         assert torch.equal(out, x)
@@ -207,7 +200,7 @@ def test_reverse_sequences_accepts_numpy_integer_dtypes():
     x = distinct_values((4, 2), torch.int64)
     for dtype in (np.int8, np.uint8, np.int64):
         out = reverse_sequences(x, np.array([4, 2], dtype=dtype))
-        assert torch.equal(out, per_row_reference(x, [4, 2], False))
+        assert torch.equal(out, flip_rows(x, [4, 2], False))
 
 
 ERRORS = [
@@ -374,7 +367,7 @@ def test_compiles_without_graph_breaks():
     padded = torch.compile(reverse_sequences, fullgraph=True, backend="aot_eager")
     packed = torch.compile(lambda p: reverse_sequences(p).data, fullgraph=True, backend="aot_eager")
     x = distinct_values((3, 4, 2), torch.float32)
-    expected = per_row_reference(x, [4, 1, 0], batch_first=True)
+    expected = flip_rows(x, [4, 1, 0], batch_first=True)
     assert torch.equal(padded(x, torch.tensor([4, 1, 0]), batch_first=True), expected)
     packed_x = pack_padded_sequence(x, [4, 1, 3], batch_first=True, enforce_sorted=False)
     assert torch.equal(packed(packed_x), repack_reference(packed_x).data)

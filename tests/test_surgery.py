@@ -22,15 +22,10 @@ from torch.testing import assert_close
 
 from birnn_utils import extract_forward_module, extract_reverse_module, make_bidirectional
 
+from .reference import KINDS, KINDS_AND_LAYERS, flip_rows, make_rnn, unidirectional_copy
+
 INPUT, HIDDEN, PROJ = 3, 4, 2
 STEPS, BATCH = 5, 4
-KINDS: dict[str, Any] = {
-    "gru": nn.GRU,
-    "lstm": nn.LSTM,
-    "lstm_proj": partial(nn.LSTM, proj_size=PROJ),
-    "rnn_tanh": partial(nn.RNN, nonlinearity="tanh"),
-    "rnn_relu": partial(nn.RNN, nonlinearity="relu"),
-}
 # (lengths, enforce_sorted); None: full-length padded batches, run without packing.
 BATCHES = {
     "padded": (None, False),
@@ -55,15 +50,17 @@ def make(
     dtype: torch.dtype = torch.float64,
     **kwargs: Any,
 ) -> nn.RNNBase:
-    module: nn.RNNBase = KINDS[kind](
+    # Unseeded: modules made one after the other hold different weights.
+    return make_rnn(
+        kind,
         input_size=input_size,
         hidden_size=HIDDEN,
         num_layers=num_layers,
         bidirectional=bidirectional,
         dtype=dtype,
+        seed=None,
         **kwargs,
     )
-    return module
 
 
 def h_out(kind: str) -> int:
@@ -73,17 +70,6 @@ def h_out(kind: str) -> int:
 def inputs(batch_first: bool, steps: int = STEPS, batch: int = BATCH, size: int = INPUT) -> Tensor:
     shape = (batch, steps, size) if batch_first else (steps, batch, size)
     return torch.randn(shape, dtype=torch.float64)
-
-
-def flip_within_lengths(x: Tensor, lengths: list[int], batch_first: bool) -> Tensor:
-    """Reference: reverse the first ``lengths[b]`` steps of each sequence, keep the padding."""
-    out = x.clone()
-    for b, n in enumerate(lengths):
-        if batch_first:
-            out[b, :n] = x[b, :n].flip(0)
-        else:
-            out[:n, b] = x[:n, b].flip(0)
-    return out
 
 
 def states(state: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
@@ -140,9 +126,7 @@ def assert_unchanged(before: list[Any], *modules: nn.Module) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_hand_assignment_matches_extract_reverse_module(kind: str, bias: bool) -> None:
     bi = make(kind, bias=bias)
-    by_hand = make(kind, bias=bias, bidirectional=False)
-    for name, _ in list(by_hand.named_parameters()):
-        setattr(by_hand, name, getattr(bi, f"{name}_reverse"))
+    by_hand = unidirectional_copy(bi, 0, "_reverse")
     x = inputs(batch_first=False)
     expected_output, expected_state = run(by_hand, x.flip(0))
 
@@ -163,8 +147,7 @@ def test_hand_assignment_matches_extract_reverse_module(kind: str, bias: bool) -
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
-@pytest.mark.parametrize("kind", KINDS)
+@KINDS_AND_LAYERS
 def test_bidirectional_stack_rebuilt_from_extracted_modules(
     kind: str, num_layers: int, bias: bool, batch_first: bool, batch: str
 ) -> None:
@@ -179,9 +162,9 @@ def test_bidirectional_stack_rebuilt_from_extracted_modules(
         forward = extract_forward_module(rnn, layer=layer)
         reverse = extract_reverse_module(rnn, layer=layer)
         forward_output, forward_state = run(forward, layer_input, lengths, enforce_sorted)
-        reversed_input = flip_within_lengths(layer_input, full, batch_first)
+        reversed_input = flip_rows(layer_input, full, batch_first)
         reverse_output, reverse_state = run(reverse, reversed_input, lengths, enforce_sorted)
-        backward_output = flip_within_lengths(reverse_output, full, batch_first)
+        backward_output = flip_rows(reverse_output, full, batch_first)
         layer_input = torch.cat([forward_output, backward_output], dim=-1)
         rows += [forward_state, reverse_state]
 
@@ -228,10 +211,8 @@ def test_make_bidirectional_runs_both_modules_in_one_call(
     output, state = run(make_bidirectional(forward, reverse), x, lengths)
 
     forward_output, forward_state = run(forward, x, lengths)
-    reverse_output, reverse_state = run(
-        reverse, flip_within_lengths(x, lengths, batch_first), lengths
-    )
-    backward_output = flip_within_lengths(reverse_output, lengths, batch_first)
+    reverse_output, reverse_state = run(reverse, flip_rows(x, lengths, batch_first), lengths)
+    backward_output = flip_rows(reverse_output, lengths, batch_first)
     assert_close(output, torch.cat([forward_output, backward_output], dim=-1))
     for got, f, r in zip(state, forward_state, reverse_state, strict=True):
         assert_close(got, torch.cat([f, r]))
