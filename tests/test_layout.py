@@ -311,6 +311,17 @@ def test_lengths_out_of_range_are_caught_on_every_device(
         final_outputs(output, torch.tensor([-1, 1], device=lengths_device))
 
 
+def test_errors_on_scalars_and_empty_time() -> None:
+    with pytest.raises(ValueError, match="split_directions: `output` must have at least 1 dim"):
+        split_directions(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="merge_directions: `forward` and `backward` must not be"):
+        merge_directions(torch.tensor(1.0), torch.tensor(2.0))
+    with pytest.raises(ValueError, match=r"final_outputs: `output` has no time steps \(T=0\)"):
+        final_outputs(torch.randn(0, 2, 4))
+    with pytest.raises(TypeError, match="final_outputs: `output` must be a Tensor or a Packed"):
+        final_outputs([1.0])  # type: ignore[arg-type]
+
+
 def test_errors() -> None:
     with pytest.raises(
         ValueError, match=r"split_directions: the last dimension of `output` \(=5\) must be even"
@@ -319,7 +330,7 @@ def test_errors() -> None:
     with pytest.raises(
         TypeError, match="split_directions: `output` must be a Tensor or a PackedSequence, got list"
     ):
-        split_directions([1, 2])  # type: ignore[arg-type]
+        split_directions([1, 2])  # type: ignore[type-var]
     with pytest.raises(
         ValueError, match=r"merge_directions: `mode` must be one of 'concat'.*got 'max'"
     ):

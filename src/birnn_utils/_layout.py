@@ -10,7 +10,7 @@ direction's final state is its output at ``t = 0``, not at the last step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeAlias, Union, overload
+from typing import Any, Generic, Literal, TypeAlias, Union, cast, overload
 
 import numpy as np
 import torch
@@ -78,7 +78,8 @@ def output_size(rnn: nn.RNNBase) -> int:
 _R = TypeVar("_R")
 # Any by default, so that a bare `Directions` annotation means what it meant before.
 _T = TypeVar("_T", default=Any)
-_Output = TypeVar("_Output", Tensor, PackedSequence)
+# Bound, not constrained: a caller holding a `Tensor | PackedSequence` gets a Directions of that.
+_Output = TypeVar("_Output", bound=Tensor | PackedSequence)
 
 
 class Directions(NamedTuple, Generic[_T]):
@@ -171,7 +172,9 @@ def split_directions(output: _Output) -> Directions[_Output]:
             "split_directions: `output` must be a Tensor or a PackedSequence, "
             f"got {type(output).__name__}"
         )
-    return Directions(*_split_directions(output))
+    forward, backward = _split_directions(output)
+    # Views of a Tensor subclass keep its class (torch's __torch_function__).
+    return Directions(cast(_Output, forward), cast(_Output, backward))
 
 
 def _check_mode(mode: str, where: str) -> None:
