@@ -5,14 +5,14 @@ Nothing here imports birnn_utils: these are what the library is compared against
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 import torch
 from torch import Tensor, nn
 
-KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+KINDS: dict[str, tuple[Callable[..., nn.RNNBase], dict[str, Any]]] = {
     "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
     "gru": (nn.GRU, {}),
@@ -58,7 +58,7 @@ def make_input(rnn: nn.RNNBase, steps: int, batch: int, *, seed: int = 1) -> Ten
     gen = torch.Generator().manual_seed(seed)
     size = rnn.input_size
     shape = (batch, steps, size) if rnn.batch_first else (steps, batch, size)
-    weight = rnn.weight_hh_l0
+    weight = rnn.get_parameter("weight_hh_l0")
     return torch.randn(shape, generator=gen, dtype=weight.dtype).to(weight.device)
 
 
@@ -83,13 +83,14 @@ def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
     """
     h_out = rnn.proj_size or rnn.hidden_size
     input_size = rnn.input_size if layer == 0 else 2 * h_out
-    weight = rnn.weight_hh_l0
-    kwargs: dict[str, object] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
+    weight = rnn.get_parameter("weight_hh_l0")
+    kwargs: dict[str, Any] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
     if isinstance(rnn, nn.LSTM):
         kwargs["proj_size"] = rnn.proj_size
     if type(rnn) is nn.RNN:
         kwargs["nonlinearity"] = rnn.nonlinearity
-    single = type(rnn)(input_size, rnn.hidden_size, **kwargs)
+    cls: Callable[..., nn.RNNBase] = type(rnn)
+    single = cls(input_size, rnn.hidden_size, **kwargs)
     with torch.no_grad():
         for name, param in single.named_parameters():
             param.copy_(getattr(rnn, name.replace("_l0", f"_l{layer}") + suffix))

@@ -46,10 +46,8 @@ def test_notebook_experiment() -> None:
     bi_grus = nn.GRU(input_size=1, hidden_size=1, num_layers=1, bidirectional=True)
     reverse_gru = nn.GRU(input_size=1, hidden_size=1, num_layers=1)
     with torch.no_grad():
-        reverse_gru.weight_ih_l0.copy_(bi_grus.weight_ih_l0_reverse)
-        reverse_gru.weight_hh_l0.copy_(bi_grus.weight_hh_l0_reverse)
-        reverse_gru.bias_ih_l0.copy_(bi_grus.bias_ih_l0_reverse)
-        reverse_gru.bias_hh_l0.copy_(bi_grus.bias_hh_l0_reverse)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            reverse_gru.get_parameter(name).copy_(bi_grus.get_parameter(f"{name}_reverse"))
         bi_output, bi_hidden = bi_grus(random_input)
         reverse_output, reverse_hidden = reverse_gru(random_input[torch.arange(4, -1, -1)])
 
@@ -127,11 +125,12 @@ def test_findings_in_float32(device: torch.device, mode: str) -> None:
     x = torch.randn(5, 4, 3, device=device)
     output, state, _ = run_native(rnn, x, LENGTHS, "packed_unsorted")
     h_n = state[0] if isinstance(state, tuple) else state
+    assert isinstance(h_n, Tensor)
     expected_out, _, backward_states = reference_run(rnn, x, LENGTHS)
     # cuDNN may compute float32 RNNs in TF32 (torch's default on Ampere and later), whose error
     # differs between the batched and the per-row runs; a layout error would be of order 1. The
     # float64 test above compares every device at full precision.
-    tolerance = {"rtol": 1e-2, "atol": 1e-2} if device.type == "cuda" else {}
+    tolerance: dict[str, Any] = {"rtol": 1e-2, "atol": 1e-2} if device.type == "cuda" else {}
     assert_close(merge_directions(*split_directions(output)), expected_out, **tolerance)
     assert_close(final_states(h_n).backward, backward_states[-1][0], **tolerance)
 
@@ -398,6 +397,7 @@ def test_merging_packed_halves_of_different_batch_orders_fails() -> None:
     with pytest.raises(ValueError, match="must have the same sorted_indices and unsorted_indices"):
         merge_directions(a, sorted_b)
     # Equal indices held in different tensors are the same order.
+    assert a.sorted_indices is not None and a.unsorted_indices is not None
     copy = a._replace(
         sorted_indices=a.sorted_indices.clone(), unsorted_indices=a.unsorted_indices.clone()
     )

@@ -32,7 +32,7 @@ def lengths_and_steps(draw: st.DrawFn) -> tuple[list[int], int]:
 @given(case=lengths_and_steps(), give_steps=st.booleans())
 def test_lengths_to_mask_matches_reference_and_round_trips(
     device: torch.device, case: tuple[list[int], int], give_steps: bool
-):
+) -> None:
     lengths, steps = case
     tensor = torch.tensor(lengths, dtype=torch.int64, device=device)
     max_length = steps if give_steps else None
@@ -50,7 +50,9 @@ def test_lengths_to_mask_matches_reference_and_round_trips(
 
 @settings(max_examples=50, deadline=None)
 @given(case=lengths_and_steps())
-def test_mask_to_lengths_round_trips_from_a_mask(device: torch.device, case: tuple[list[int], int]):
+def test_mask_to_lengths_round_trips_from_a_mask(
+    device: torch.device, case: tuple[list[int], int]
+) -> None:
     lengths, steps = case
     mask = mask_reference(lengths, steps).to(device)
     before = mask.clone()
@@ -71,7 +73,7 @@ def test_mask_to_lengths_round_trips_from_a_mask(device: torch.device, case: tup
     ],
     ids=["list", "tuple", "numpy-int32", "numpy-uint8", "tensor-int32", "numpy-scalars"],
 )
-def test_lengths_to_mask_accepts_every_lengths_kind_without_modifying_it(lengths: Any):
+def test_lengths_to_mask_accepts_every_lengths_kind_without_modifying_it(lengths: Any) -> None:
     before = [int(n) for n in lengths]
     assert torch.equal(lengths_to_mask(lengths), mask_reference([2, 0, 3], 3))
     assert torch.equal(lengths_to_mask(lengths, np.int64(5)), mask_reference([2, 0, 3], 5))
@@ -83,7 +85,7 @@ def test_lengths_to_mask_accepts_every_lengths_kind_without_modifying_it(lengths
     [([], None, (0, 0)), ([], 3, (0, 3)), ([0, 0], None, (2, 0)), ([0, 2], 0, None)],
     ids=["empty", "empty-with-T", "all-zero", "T=0-too-short"],
 )
-def test_lengths_to_mask_edges(lengths: list[int], max_length: int | None, shape: Any):
+def test_lengths_to_mask_edges(lengths: list[int], max_length: int | None, shape: Any) -> None:
     if shape is None:
         with pytest.raises(ValueError, match=re.escape("must be in [0, 0], got max 2")):
             lengths_to_mask(lengths, max_length)
@@ -92,7 +94,7 @@ def test_lengths_to_mask_edges(lengths: list[int], max_length: int | None, shape
     assert (mask.shape, mask.dtype) == (shape, torch.bool)
 
 
-def test_mask_to_lengths_edges():
+def test_mask_to_lengths_edges() -> None:
     assert mask_to_lengths(torch.zeros(3, 0, dtype=torch.bool)).tolist() == [0, 0, 0]
     assert mask_to_lengths(torch.zeros(0, 4, dtype=torch.bool)).tolist() == []
     assert mask_to_lengths(torch.ones(2, 1, dtype=torch.bool)).tolist() == [1, 1]
@@ -132,7 +134,7 @@ LENGTHS_TO_MASK_ERRORS = [
 @pytest.mark.parametrize(("args", "error", "message"), LENGTHS_TO_MASK_ERRORS)
 def test_lengths_to_mask_rejects_bad_input(
     args: tuple[Any, Any], error: type[Exception], message: str
-):
+) -> None:
     with pytest.raises(error, match=re.escape(f"lengths_to_mask: {message}")):
         lengths_to_mask(*args)
 
@@ -149,7 +151,7 @@ def test_scriptable_lengths_to_mask_checks_max_length_from_python(
 
 def test_both_forms_take_a_numpy_integer_max_length() -> None:
     for function in (lengths_to_mask, scriptable.lengths_to_mask):
-        mask = function(torch.tensor([1, 0]), np.int64(2))  # type: ignore[arg-type]
+        mask = function(torch.tensor([1, 0]), np.int64(2))
         assert mask.tolist() == [[True, False], [False, False]]
 
 
@@ -181,12 +183,12 @@ MASK_TO_LENGTHS_ERRORS = [
 
 
 @pytest.mark.parametrize(("mask", "error", "message"), MASK_TO_LENGTHS_ERRORS)
-def test_mask_to_lengths_rejects_bad_input(mask: Any, error: type[Exception], message: str):
+def test_mask_to_lengths_rejects_bad_input(mask: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=re.escape(f"mask_to_lengths: {message}")):
         mask_to_lengths(mask)
 
 
-def test_value_checks_off_skips_only_the_checks_that_read_values():
+def test_value_checks_off_skips_only_the_checks_that_read_values() -> None:
     holey = torch.tensor([[False, True]])
     with value_checks(False):
         assert mask_to_lengths(holey).tolist() == [1]

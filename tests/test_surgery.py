@@ -285,7 +285,7 @@ def assert_like(module: nn.RNNBase, reference: nn.RNNBase) -> None:
 def test_modules_have_the_settings_of_native_modules(
     kind: str, bias: bool, batch_first: bool, dtype: torch.dtype
 ) -> None:
-    common = {"bias": bias, "batch_first": batch_first, "dtype": dtype}
+    common: dict[str, Any] = {"bias": bias, "batch_first": batch_first, "dtype": dtype}
     rnn = make(kind, num_layers=3, dropout=0.5, **common)
     for layer, input_size in [(0, INPUT), (1, 2 * h_out(kind)), (-1, 2 * h_out(kind))]:
         reference = make(kind, input_size=input_size, bidirectional=False, **common)
@@ -380,9 +380,9 @@ def test_shared_modules_hold_and_compute_with_the_source_parameters(
 
     # Gradients reach the source's Parameters, and only the extracted direction's.
     copy = extract(rnn, layer=1)
-    sum(s.sum() for s in (output, *state)).backward()
+    torch.autograd.backward([s.sum() for s in (output, *state)])
     copy_output, copy_state = run(copy, x)
-    sum(s.sum() for s in (copy_output, *copy_state)).backward()
+    torch.autograd.backward([s.sum() for s in (copy_output, *copy_state)])
     for name in names:
         exact(rnn.get_parameter(in_rnn[name]).grad, copy.get_parameter(name).grad)
     assert {n for n, p in rnn.named_parameters() if p.grad is not None} == set(in_rnn.values())
@@ -399,7 +399,7 @@ def test_no_warning_on_cpu(kind: str, share: bool) -> None:
         reverse = extract_reverse_module(rnn, layer=1, share_parameters=share)
         for module in (forward, reverse, make_bidirectional(forward, reverse)):
             output, state = run(module, x, [5, 1, 3, 2])
-            sum(s.sum() for s in (output, *state)).backward()
+            torch.autograd.backward([s.sum() for s in (output, *state)])
     assert [str(w.message) for w in caught if ONEDNN not in str(w.message)] == []
     assert forward.dropout == reverse.dropout == 0.0
 
@@ -583,7 +583,7 @@ def test_parametrised_weights_cannot_be_shared(parametrisation: str) -> None:
 
 def test_a_weight_that_is_neither_a_parameter_nor_computed_is_named() -> None:
     rnn = make("gru")
-    weight = rnn.weight_hh_l0.detach()
+    weight = rnn.get_parameter("weight_hh_l0").detach()
     del rnn.weight_hh_l0
     rnn.weight_hh_l0 = weight  # a plain Tensor attribute
     with pytest.raises(
@@ -687,7 +687,7 @@ def test_make_bidirectional_rejects_modules_that_are_not_rnns() -> None:
         match=r"^make_bidirectional: `reverse` must be an nn\.RNN, nn\.GRU or nn\.LSTM "
         r"\(an nn\.RNNBase\), got GRUCell$",
     ):
-        make_bidirectional(nn.GRU(3, 4), nn.GRUCell(3, 4))
+        make_bidirectional(nn.GRU(3, 4), nn.GRUCell(3, 4))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
