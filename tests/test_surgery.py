@@ -526,10 +526,15 @@ def old_weight_norm(rnn: nn.RNNBase, name: str) -> None:
         nn.utils.weight_norm(rnn, name)
 
 
+def old_spectral_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.spectral_norm(rnn, name)
+
+
 PARAMETRISATIONS = {
     "parametrizations.weight_norm": (new_weight_norm, "_WeightNorm"),
     "parametrizations.spectral_norm": (new_spectral_norm, "_SpectralNorm"),
     "old-style weight_norm": (old_weight_norm, "WeightNorm"),
+    "old-style spectral_norm": (old_spectral_norm, "SpectralNorm"),
 }
 
 

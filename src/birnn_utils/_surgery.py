@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from ._checks import check_layer
 from ._layout import output_size
@@ -129,8 +131,8 @@ def _own_rng(device: torch.device) -> Iterator[None]:
 def _weight(source: nn.RNNBase, name: str, *, share: bool, where: str) -> Tensor:
     """``source``'s weight ``name``: its Parameter, or the effective weight that is computed.
 
-    A weight under ``torch.nn.utils.parametrizations.weight_norm``/``spectral_norm`` (or the
-    old-style ``torch.nn.utils.weight_norm`` hook) is computed from other Parameters.
+    A weight under ``torch.nn.utils.parametrizations.weight_norm``/``spectral_norm`` (or their
+    old-style hooks) is computed from other Parameters.
 
     Raises:
         ValueError: for a computed weight with ``share``: there is no Parameter to share.
@@ -145,7 +147,7 @@ def _weight(source: nn.RNNBase, name: str, *, share: bool, where: str) -> Tensor
         computers = [
             hook
             for hook in source._forward_pre_hooks.values()
-            if getattr(hook, "name", None) == name and hasattr(hook, "compute_weight")
+            if isinstance(hook, (WeightNorm, SpectralNorm)) and hook.name == name
         ]
     if not computers:
         raise TypeError(
@@ -159,7 +161,11 @@ def _weight(source: nn.RNNBase, name: str, *, share: bool, where: str) -> Tensor
             "share_parameters=False copies its effective weight"
         )
     if not parametrized:
-        weight: Tensor = computers[0].compute_weight(source)
+        hook = computers[0]
+        if isinstance(hook, SpectralNorm):
+            # Without a power-iteration step, which would update the hook's vectors in `source`.
+            return hook.compute_weight(source, do_power_iteration=False)
+        weight: Tensor = hook.compute_weight(source)
         return weight
     # Read in eval mode: spectral_norm's power iteration in training mode updates its buffers.
     modules = list(parametrizations.modules())
@@ -242,9 +248,10 @@ def extract_forward_module(
     arguments through), and as the native class of ``rnn.mode`` otherwise (its constructor
     raised, or ignored an argument); only the recurrent weights come from ``rnn``, and the global
     random number generators are left as they were. A weight under a parametrisation
-    (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``, the old-style
-    ``torch.nn.utils.weight_norm``) is copied as the effective weight it computes, read in eval
-    mode, into a plain Parameter of a plain module. Its ``dropout`` is 0: torch applies dropout
+    (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``, or their old-style
+    hooks ``torch.nn.utils.weight_norm``, ``spectral_norm``) is copied as the effective weight it
+    computes, as in eval mode (no power-iteration step), into a plain Parameter of a plain
+    module. Its ``dropout`` is 0: torch applies dropout
     between stacked layers only, so to mimic ``rnn`` in training, drop out each layer's output but
     the top one yourself. It is a fresh module, in training mode.
 
