@@ -570,6 +570,25 @@ def test_extraction_uses_the_effective_weight_of_a_parametrised_direction(
 
 
 @pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+def test_make_bidirectional_of_parametrised_modules(parametrisation: str) -> None:
+    forward, reverse = (
+        make("lstm_proj", bidirectional=False),
+        make("lstm_proj", bidirectional=False),
+    )
+    parametrise, _ = PARAMETRISATIONS[parametrisation]
+    parametrise(forward, "weight_hr_l0")
+    parametrise(reverse, "weight_ih_l0")
+    both = make_bidirectional(forward, reverse)
+    assert type(both) is nn.LSTM
+    forward.eval()  # spectral_norm: the weight make_bidirectional read
+    reverse.eval()
+    x = inputs(False)
+    output, _ = run(both, x)
+    assert_close(output[..., :PROJ], run(forward, x)[0])
+    assert_close(output[..., PROJ:], run(reverse, x.flip(0))[0].flip(0))
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
 def test_parametrised_weights_cannot_be_shared(parametrisation: str) -> None:
     rnn = make("gru")
     parametrise, kind = PARAMETRISATIONS[parametrisation]
