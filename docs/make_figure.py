@@ -2,100 +2,115 @@
 
 Plain SVG written by hand, so the docs need no plotting library. Run from the repository root:
 ``python docs/make_figure.py``.
+
+The drawing is narrow (480 units) with large text, so that on a phone, where it is scaled to the
+column (about 350 px), the text stays about 11 px high. No arrow crosses a label: the direction
+arrows run under the grid with their labels below them, and the final states are matched to their
+output cells by a thick outline instead of connecting lines. The sequence is shorter than the
+batch's ``T`` (one padding step), so the forward final state is at the last valid step, not at
+``T - 1``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-FORWARD, BACKWARD, INK = "#4c72b0", "#dd8452", "#333333"
-STEPS = 5
-CELL_W, CELL_H = 70, 34
-LEFT, TOP = 150, 70
+FORWARD, BACKWARD, PADDING, INK = "#4c72b0", "#dd8452", "#b0b0b0", "#222222"
+WIDTH = 480
+STEPS, LENGTH = 5, 4  # T, and the length of the drawn sequence b
+CELL_W, CELL_H, ROW_H = 66, 40, 36
+LEFT = 136  # the row labels end here
+CODE = "font-family: monospace"
 
 
-def rect(x: float, y: float, w: float, h: float, fill: str, label: str = "") -> str:
-    text = (
-        f'<text x="{x + w / 2}" y="{y + h / 2 + 5}" text-anchor="middle" fill="white" '
-        f'font-size="13">{label}</text>'
-        if label
-        else ""
-    )
+def text(
+    x: float, y: float, body: str, size: int = 16, anchor: str = "start", code: bool = False
+) -> str:
+    style = f' style="{CODE}"' if code else ""
     return (
-        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" stroke="white" '
-        f'stroke-width="2" rx="3"/>{text}'
-    )
-
-
-def text(x: float, y: float, body: str, size: int = 14, anchor: str = "start") -> str:
-    return (
-        f'<text x="{x}" y="{y}" font-size="{size}" fill="{INK}" text-anchor="{anchor}">'
+        f'<text x="{x}" y="{y}" font-size="{size}" fill="{INK}" text-anchor="{anchor}"{style}>'
         f"{body}</text>"
     )
 
 
-def arrow(x1: float, y1: float, x2: float, y2: float, color: str) -> str:
+def box(x: float, y: float, w: float, h: float, fill: str, label: str, marked: bool) -> str:
+    outline = f'stroke="{INK}" stroke-width="4"' if marked else 'stroke="white" stroke-width="2"'
     return (
-        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" stroke-width="2" '
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" {outline} rx="3"/>'
+        f'<text x="{x + w / 2}" y="{y + h / 2 + 5}" text-anchor="middle" fill="white" '
+        f'font-size="15">{label}</text>'
+    )
+
+
+def arrow(x1: float, x2: float, y: float, color: str) -> str:
+    return (
+        f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}" stroke-width="3" '
         f'marker-end="url(#head-{color[1:]})"/>'
     )
 
 
 def figure() -> str:
-    parts = [text(20, 30, "output (T x B x 2H), one sequence b, top layer", 16)]
+    parts = [
+        text(10, 26, "output of a packed run: top layer, sequence b", 18),
+        text(10, 50, f"T x B x 2*H_out; here T = {STEPS}, L = lengths[b] = {LENGTH}", 15),
+    ]
+    top = 90
     for t in range(STEPS):
         x = LEFT + t * CELL_W
-        parts.append(text(x + CELL_W / 2, TOP - 8, f"t = {t}", 12, "middle"))
-        parts.append(rect(x, TOP, CELL_W, CELL_H, FORWARD, f"fwd {t}"))
-        parts.append(rect(x, TOP + CELL_H, CELL_W, CELL_H, BACKWARD, f"bwd {t}"))
-    parts.append(text(LEFT - 10, TOP + 22, "output[..., :H]", 13, "end"))
-    parts.append(text(LEFT - 10, TOP + CELL_H + 22, "output[..., H:]", 13, "end"))
-    right = LEFT + STEPS * CELL_W
-    parts.append(arrow(LEFT, TOP + 2 * CELL_H + 18, right - 4, TOP + 2 * CELL_H + 18, FORWARD))
-    parts.append(text(right + 8, TOP + 2 * CELL_H + 23, "forward reads t = 0 .. T-1", 12))
-    parts.append(arrow(right, TOP + 2 * CELL_H + 40, LEFT + 4, TOP + 2 * CELL_H + 40, BACKWARD))
-    parts.append(text(right + 8, TOP + 2 * CELL_H + 45, "backward reads t = T-1 .. 0", 12))
+        parts.append(text(x + CELL_W / 2, top - 8, f"t = {t}", 14, "middle"))
+        valid = t < LENGTH
+        parts.append(
+            box(x, top, CELL_W, CELL_H, FORWARD if valid else PADDING,
+                f"fwd {t}" if valid else "pad", marked=t == LENGTH - 1)
+        )  # fmt: skip
+        parts.append(
+            box(x, top + CELL_H, CELL_W, CELL_H, BACKWARD if valid else PADDING,
+                f"bwd {t}" if valid else "pad", marked=t == 0)
+        )  # fmt: skip
+    parts.append(text(LEFT - 8, top + 25, "[..., :H_out]", 15, "end", code=True))
+    parts.append(text(LEFT - 8, top + CELL_H + 25, "[..., H_out:]", 15, "end", code=True))
 
-    rows_top = TOP + 2 * CELL_H + 100
-    parts.append(text(20, rows_top - 20, "h_n (num_layers * 2 x B x H), layer-major", 16))
+    end = LEFT + LENGTH * CELL_W
+    below = top + 2 * CELL_H
+    parts.append(arrow(LEFT + 4, end - 6, below + 20, FORWARD))
+    parts.append(text(LEFT, below + 42, "forward reads t = 0 .. L-1", 15))
+    parts.append(arrow(end - 4, LEFT + 6, below + 66, BACKWARD))
+    parts.append(text(LEFT, below + 88, "backward reads t = L-1 .. 0", 15))
+
+    rows_title = below + 132
+    parts.append(text(10, rows_title, "h_n, (num_layers*2) x B x H_out", 18))
+    parts.append(text(10, rows_title + 22, "layer-major; here num_layers = 2", 15))
+    rows_top = rows_title + 36
     labels = ["layer 0 forward", "layer 0 backward", "layer 1 forward", "layer 1 backward"]
     for row, label in enumerate(labels):
-        y = rows_top + row * CELL_H
+        y = rows_top + row * ROW_H
+        parts.append(text(LEFT - 8, y + 23, f"h_n[{row}]", 15, "end", code=True))
         color = FORWARD if row % 2 == 0 else BACKWARD
-        parts.append(text(LEFT - 10, y + 22, f"h_n[{row}]", 13, "end"))
-        parts.append(rect(LEFT, y, 2 * CELL_W, CELL_H, color, label))
-    # The top layer's final states: forward at the last step, backward at t = 0.
-    last_fwd = (LEFT + (STEPS - 0.5) * CELL_W, TOP + CELL_H / 2)
-    first_bwd = (LEFT + 0.5 * CELL_W, TOP + 1.5 * CELL_H)
-    parts.append(
-        f'<path d="M {LEFT + 2 * CELL_W} {rows_top + 2.5 * CELL_H} '
-        f"C {last_fwd[0]} {rows_top + 2.5 * CELL_H}, {last_fwd[0]} {TOP + 120}, "
-        f'{last_fwd[0]} {last_fwd[1] + 12}" fill="none" stroke="{FORWARD}" stroke-width="2" '
-        f'stroke-dasharray="5 4" marker-end="url(#head-{FORWARD[1:]})"/>'
-    )
-    parts.append(
-        f'<path d="M {LEFT} {rows_top + 3.5 * CELL_H} C {LEFT - 70} {rows_top + 3.5 * CELL_H}, '
-        f'{first_bwd[0] - 40} {TOP + 130}, {first_bwd[0]} {first_bwd[1] + 14}" fill="none" '
-        f'stroke="{BACKWARD}" stroke-width="2" stroke-dasharray="5 4" '
-        f'marker-end="url(#head-{BACKWARD[1:]})"/>'
-    )
-    note_x = last_fwd[0] + 30
-    parts.append(
-        text(note_x, rows_top + 2 * CELL_H + 22, "= output[T-1, b, :H] (last valid step)", 13)
-    )
-    parts.append(
-        text(note_x, rows_top + 3 * CELL_H + 22, "= output[0, b, H:] (t = 0, not T-1)", 13)
-    )
+        parts.append(box(LEFT, y, 3 * CELL_W, ROW_H, color, label, marked=row >= 2))
+
+    notes_top = rows_top + 4 * ROW_H + 32
+    notes = [
+        ("h_n[2] = output[L-1, b, :H_out]", True),
+        ("forward: at the last valid step", False),
+        ("h_n[3] = output[0, b, H_out:]", True),
+        ("backward: at t = 0, not at T-1", False),
+    ]
+    for line, (body, code) in enumerate(notes):
+        y = notes_top + line * 22 + (8 if line >= 2 else 0)
+        parts.append(text(10, y, body, 15, code=code))
+    parts.append(text(10, notes_top + 4 * 22 + 14, "(outlined: the same values)", 14))
+
     markers = "".join(
-        f'<marker id="head-{c[1:]}" markerWidth="10" markerHeight="8" refX="9" refY="4" '
-        f'orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="{c}"/></marker>'
+        f'<marker id="head-{c[1:]}" markerWidth="8" markerHeight="8" refX="6" refY="4" '
+        f'orient="auto" markerUnits="strokeWidth"><path d="M0,0 L8,4 L0,8 z" fill="{c}"/>'
+        "</marker>"
         for c in (FORWARD, BACKWARD)
     )
-    height = rows_top + 4 * CELL_H + 30
+    height = notes_top + 4 * 22 + 30
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="820" height="{height}" '
-        f'viewBox="0 0 820 {height}" font-family="sans-serif">'
-        f'<rect width="820" height="{height}" fill="white"/><defs>{markers}</defs>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">'
+        f'<rect width="{WIDTH}" height="{height}" fill="white"/><defs>{markers}</defs>'
         + "".join(parts)
         + "</svg>\n"
     )

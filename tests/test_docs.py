@@ -1,34 +1,58 @@
-"""Every ```python block in the README and docs/ runs (blocks of one page share a namespace)."""
+"""Every ```python block in the README and docs/ runs on its own, as a reader copies it."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+BLOCKS = [
+    pytest.param(page, number, block, id=f"{page.relative_to(ROOT)}[{number}]")
+    for page in PAGES
+    for number, block in enumerate(BLOCK.findall(page.read_text()), start=1)
+]
 
 
 def test_there_are_examples() -> None:
     assert BLOCK.findall((ROOT / "README.md").read_text())
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_examples_run(page: Path) -> None:
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    for number, block in enumerate(BLOCK.findall(page.read_text()), start=1):
-        code = compile(block, f"{page.name}[block {number}]", "exec")
-        exec(code, namespace)
+@pytest.mark.parametrize(("page", "number", "block"), BLOCKS)
+def test_block_runs_on_its_own(page: Path, number: int, block: str) -> None:
+    """Each block in a fresh namespace: a recipe copied alone has its imports and data."""
+    code = compile(block, f"{page.name}[block {number}]", "exec")
+    exec(code, {"__name__": f"docs_{page.stem}_{number}"})
 
 
-def test_committed_figure_is_what_the_script_draws() -> None:
-    spec = importlib.util.spec_from_file_location("make_figure", ROOT / "docs" / "make_figure.py")
+def _load(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / "docs" / script)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_figure_is_what_the_script_draws() -> None:
+    module = _load("make_figure.py")
     assert (ROOT / "docs" / "img" / "layout.svg").read_text() == module.figure()
+
+
+def _masked(text: str) -> str:
+    """The check table with its float32 errors masked: their last digits vary by CPU."""
+    return re.sub(r"\d\.\d\de-\d\d|(?<= )0(?= )", "#", text)
+
+
+@pytest.mark.parametrize("name", ["explain.txt", "check.txt"])
+def test_cli_page_shows_what_the_command_prints(name: str) -> None:
+    module = _load("make_cli_output.py")
+    shown = (ROOT / "docs" / "snippets" / name).read_text()
+    printed = module.console(module.COMMANDS[name])
+    message = f"docs/snippets/{name} is stale: run `python docs/make_cli_output.py`"
+    assert _masked(shown) == _masked(printed), message

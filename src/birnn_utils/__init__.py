@@ -2,6 +2,7 @@
 
 from importlib.metadata import version
 
+from . import nn
 from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
@@ -19,8 +20,10 @@ from ._layout import (
     split_directions,
     unflatten_states,
 )
-from ._lengths import LengthsLike, lengths_to_mask, mask_to_lengths
+from ._lengths import LengthsLike, PaddingSide, lengths_to_mask, mask_to_lengths
+from ._onnx import onnx_translation_table
 from ._packed import run_packed
+from ._padding import move_padding
 from ._reverse import reverse_sequences
 from ._surgery import extract_forward_module, extract_reverse_module, make_bidirectional
 
@@ -34,6 +37,7 @@ __all__ = [
     "EncoderOutput",
     "LengthsLike",
     "MergeMode",
+    "PaddingSide",
     "State",
     "bridge_states",
     "explain_layout",
@@ -46,6 +50,9 @@ __all__ = [
     "make_bidirectional",
     "mask_to_lengths",
     "merge_directions",
+    "move_padding",
+    "nn",
+    "onnx_translation_table",
     "reverse_sequences",
     "run_packed",
     "split_directions",

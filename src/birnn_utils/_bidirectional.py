@@ -136,6 +136,12 @@ class Bidirectional(nn.Module):
             :func:`~birnn_utils.merge_directions` (``"concat"`` gives the native layout
             ``... x 2*H_out``), or ``None`` to return ``Directions`` of the two outputs.
 
+    Attributes:
+        forward_module: the module for the forward direction (``forward``).
+        backward_module: the reverse module for the backward direction (``backward``, or the
+            re-initialised copy of ``forward``).
+        merge: the ``merge`` argument.
+
     Raises:
         TypeError: if a module is not an ``nn.Module``.
         ValueError: if a module is bidirectional, their ``batch_first`` differ, ``merge`` is

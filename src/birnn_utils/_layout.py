@@ -181,7 +181,14 @@ def _check_mode(mode: str, where: str) -> None:
     modes = _modes(where)
     if mode not in modes:
         options = ", ".join(["'" + option + "'" for option in modes])
-        raise ValueError(f"{where}: `mode` must be one of {options}, got '{mode}'")
+        raise ValueError(
+            f"{where}: `mode` must be one of {options}, got '{mode}'" + keras_hint(mode)
+        )
+
+
+def keras_hint(mode: str) -> str:
+    """The pointer to this library's name for Keras's merge mode ``"ave"``, else ``""``."""
+    return " (Keras's 'ave' is 'mean' here)" if mode == "ave" else ""
 
 
 def _merge_tensors(forward: Tensor, backward: Tensor, mode: str) -> Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Literal, Union
 
 import numpy as np
 import torch
@@ -12,8 +12,10 @@ from ._checks import format_shape, jit_tracing, value_checks_enabled
 
 __all__ = [
     "LengthsLike",
+    "PaddingSide",
     "as_lengths",
     "check_lengths",
+    "check_padding_side",
     "check_right_padded",
     "lengths_tensor",
     "lengths_to_mask",
@@ -27,6 +29,18 @@ LengthsLike = Union[
 ]
 """What a ``lengths`` argument may be: a 1-D integer Tensor (any device), a list or tuple of
 ints, or a 1-D numpy integer array."""
+
+PaddingSide = Literal["left", "right"]
+"""Where a padded batch holds its padding: after each sequence (``"right"``, PyTorch's layout)
+or before it (``"left"``, the default of Keras's ``pad_sequences``)."""
+
+
+def check_padding_side(side: str, where: str, name: str = "padding_side") -> str:
+    """Raise unless ``side`` is ``"left"`` or ``"right"``; return it (scriptable)."""
+    if side not in ["left", "right"]:  # a list, not a tuple: TorchScript compiles this
+        shown = "'" + side + "'" if isinstance(side, str) else str(side)
+        raise ValueError(where + ": `" + name + "` must be 'left' or 'right', got " + shown)
+    return side
 
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -174,8 +188,10 @@ def _lengths_to_mask(lengths: Tensor, max_length: int | None) -> Tensor:
     return steps.unsqueeze(0) < tensor.unsqueeze(1)
 
 
-def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tensor:
-    """Boolean mask of the valid steps of right-padded sequences.
+def lengths_to_mask(
+    lengths: LengthsLike, max_length: int | None = None, *, padding_side: PaddingSide = "right"
+) -> Tensor:
+    """Boolean mask of the valid steps of padded sequences.
 
     Args:
         lengths: ``B`` lengths: a 1-D integer Tensor (any device), a list or tuple of ints, or a
@@ -185,13 +201,17 @@ def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tens
             under ``torch.compile``/``torch.export``. Inside compiled, traced or exported code
             pass ``x.shape[0]``: the symbolic size there (a 0-dim Tensor under
             ``torch.jit.trace``) keeps the mask's width dynamic.
+        padding_side: ``"right"``: each sequence starts at step 0; ``"left"``: each ends at
+            step ``T - 1`` (Keras's ``pad_sequences`` default).
 
     Returns:
-        bool Tensor of shape ``B x T`` on the lengths' device: ``mask[b, t]`` is ``t < lengths[b]``.
+        bool Tensor of shape ``B x T`` on the lengths' device: ``mask[b, t]`` is
+        ``t < lengths[b]``, or ``t >= T - lengths[b]`` with ``padding_side="left"``.
 
     Raises:
         TypeError: if ``lengths`` is not integer or ``max_length`` not an int.
-        ValueError: if ``lengths`` is not 1-D, or a length is negative or above ``max_length``.
+        ValueError: if ``lengths`` is not 1-D, a length is negative or above ``max_length``,
+            or ``padding_side`` is not ``"left"`` or ``"right"``.
 
     Example:
         >>> from birnn_utils import lengths_to_mask
@@ -199,11 +219,18 @@ def lengths_to_mask(lengths: LengthsLike, max_length: int | None = None) -> Tens
         tensor([[ True,  True,  True],
                 [ True, False, False],
                 [False, False, False]])
+        >>> lengths_to_mask([3, 1, 0], padding_side="left")
+        tensor([[ True,  True,  True],
+                [False, False,  True],
+                [False, False, False]])
     """
-    return _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
+    # A left-padded row is a right-padded row reversed.
+    left = check_padding_side(padding_side, "lengths_to_mask") == "left"
+    mask = _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
+    return mask.flip(1) if left else mask
 
 
-def _mask_to_lengths(mask: Tensor) -> Tensor:
+def _mask_to_lengths(mask: Tensor, padding_side: str = "right") -> Tensor:
     """The tensor part of :func:`mask_to_lengths`, scriptable (see ``birnn_utils.scriptable``)."""
     if mask.dtype != torch.bool:
         raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {mask.dtype}")
@@ -212,47 +239,58 @@ def _mask_to_lengths(mask: Tensor) -> Tensor:
             f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {format_shape(mask)}"
         )
     if not torch.jit.is_scripting():  # TorchScript skips this: it cannot read the switch
-        check_right_padded(mask, "mask_to_lengths")
+        check_right_padded(mask, "mask_to_lengths", padding_side)
     return mask.sum(dim=1, dtype=torch.int64)
 
 
-def check_right_padded(mask: Tensor, where: str) -> None:
-    """Raise if (value checks running) a row of a ``B x T`` bool mask has a True after a False."""
+def check_right_padded(mask: Tensor, where: str, padding_side: str = "right") -> None:
+    """Raise if (value checks running) a row of a ``B x T`` bool mask has a True after a False.
+
+    With ``padding_side="left"``, raise if a row has a False after a True instead.
+    """
     if not value_checks_enabled() or mask.shape[1] < 2 or mask.is_meta:
         return
-    holes = mask[:, 1:] & ~mask[:, :-1]
+    before, after = mask[:, :-1], mask[:, 1:]
+    if padding_side == "right":
+        holes, rule = after & ~before, "right-padded (no True after a False)"
+    else:
+        holes, rule = before & ~after, "left-padded (no False after a True)"
     if bool(holes.any()):
         row = int(holes.any(dim=1).nonzero()[0, 0])
         raise ValueError(
-            f"{where}: `mask` must be right-padded (no True after a False), "
-            f"row {row} is not: {mask[row].int().tolist()}"
+            f"{where}: `mask` must be {rule}, row {row} is not: {mask[row].int().tolist()}"
         )
 
 
-def mask_to_lengths(mask: Tensor) -> Tensor:
-    """Lengths of the sequences a right-padded boolean mask marks as valid.
+# `padding_side` is not keyword-only, and a `str`: torch.jit.script compiles this function.
+def mask_to_lengths(mask: Tensor, padding_side: str = "right") -> Tensor:
+    """Lengths of the sequences a padded boolean mask marks as valid.
 
     Args:
         mask: bool Tensor of shape ``B x T``, ``True`` at valid steps. Each row must be
-            right-padded: no ``True`` after a ``False``.
+            right-padded (no ``True`` after a ``False``) or, with ``padding_side="left"``,
+            left-padded (no ``False`` after a ``True``, as Keras's ``pad_sequences`` pads).
+        padding_side: ``"right"`` or ``"left"``, the side each row's padding is on.
 
     Returns:
         int64 Tensor of shape ``(B,)`` on the mask's device.
 
     Raises:
         TypeError: if ``mask`` is not a bool Tensor.
-        ValueError: if ``mask`` is not 2-D, or (when value checks run) a row has a ``True``
-            after a ``False``.
+        ValueError: if ``mask`` is not 2-D, ``padding_side`` is not ``"left"`` or
+            ``"right"``, or (when value checks run) a row is not padded on that side.
 
     Example:
         >>> import torch
         >>> from birnn_utils import mask_to_lengths
         >>> mask_to_lengths(torch.tensor([[True, True, False], [False, False, False]]))
         tensor([2, 0])
+        >>> mask_to_lengths(torch.tensor([[False, True, True]]), padding_side="left")
+        tensor([2])
     """
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask_to_lengths: `mask` must be a bool Tensor, got {type(mask).__name__}")
-    return _mask_to_lengths(mask)
+    return _mask_to_lengths(mask, check_padding_side(padding_side, "mask_to_lengths"))
 
 
 def packed_steps(

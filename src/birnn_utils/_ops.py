@@ -1,0 +1,390 @@
+"""The custom op that runs a native RNN kernel on right-padded, variable-length sequences.
+
+``torch.compile`` refuses ``torch.nn``'s RNN modules, and packing (``pack_padded_sequence``)
+reads the lengths' values, which a graph cannot. ``birnn_utils::packed_rnn`` hides both from the
+compiler: one opaque node whose eager implementation packs (``enforce_sorted=False``), runs the
+kernel ``torch.nn.RNN/GRU/LSTM.forward`` itself runs (``torch.rnn_tanh``, ``torch.rnn_relu``,
+``torch.gru``, ``torch.lstm``, the same functions as ``torch._VF``'s) with the module's flat
+weights, and pads back to ``T``. A fake implementation gives the shapes (``T`` and ``B`` may be
+symbolic); the backward is a second op, ``birnn_utils::packed_rnn_backward``, that recomputes
+the forward with autograd, so its gradients are those of eager torch on the packed batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, cast
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["OP_NAME", "Options", "RNNLike", "packed_rnn", "rnn_options", "run_rnn"]
+
+OP_NAME = "birnn_utils::packed_rnn"
+
+_KERNELS: dict[str, Callable[..., Any]] = {
+    "RNN_TANH": torch.rnn_tanh,
+    "RNN_RELU": torch.rnn_relu,
+    "GRU": torch.gru,
+    "LSTM": torch.lstm,
+}
+
+
+class RNNLike(Protocol):
+    """What :func:`packed_rnn` reads from a module: ``torch.nn.RNNBase``'s attributes."""
+
+    mode: str
+    hidden_size: int
+    proj_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    bidirectional: bool
+    dropout: float
+    training: bool
+    _flat_weights_names: list[str]
+
+
+class Options(NamedTuple):
+    """A recurrent module's configuration, as the kernels take it."""
+
+    mode: str
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    bidirectional: bool
+
+
+def rnn_options(rnn: RNNLike) -> Options:
+    """The kernel options of ``rnn`` (a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM)."""
+    return Options(rnn.mode, rnn.num_layers, rnn.bias, rnn.batch_first, rnn.bidirectional)
+
+
+def run_rnn(
+    input: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: Sequence[Tensor],
+    options: Options,
+    dropout: float = 0.0,
+    train: bool = False,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Run the native kernel: on the padded batch (``lengths=None``) or pack, run, pad back.
+
+    Args:
+        input: ``T x B x D`` (``B x T x D`` with ``batch_first``).
+        lengths: CPU int64 ``(B,)`` in ``[0, T]``, any order, or ``None`` for all ``T``.
+        h0: ``L*dirs x B x H_out``.
+        c0: ``L*dirs x B x H`` for an LSTM, else ``None``.
+        weights: the module's flat weights, in ``_flat_weights_names`` order.
+        options: the module's configuration.
+        dropout: between layers, as the module's; applied only when ``train``.
+        train: whether the module is training.
+
+    Returns:
+        ``(output, h_n, c_n)`` (``c_n`` ``None`` but for an LSTM), in the caller's batch order:
+        zeros at padding, final states at each sequence's last valid step; rows of length 0 get
+        zero outputs and keep ``h0``/``c0``.
+    """
+    kernel = _KERNELS[options.mode]
+    hx: Tensor | tuple[Tensor, Tensor] = h0 if c0 is None else (h0, c0)
+    flat = list(weights)
+    if lengths is None:
+        result = kernel(
+            input,
+            hx,
+            flat,
+            options.bias,
+            options.num_layers,
+            dropout,
+            train,
+            options.bidirectional,
+            options.batch_first,
+        )
+        return result[0], result[1], result[2] if c0 is not None else None
+    batch_dim = 0 if options.batch_first else 1
+    batch, steps = input.shape[batch_dim], input.shape[1 - batch_dim]
+    nonempty = lengths > 0
+    if bool(nonempty.all()) and batch > 0:
+        return _pack_run_pad(kernel, input, lengths, h0, c0, flat, options, dropout, train, steps)
+    # pack_padded_sequence rejects length 0: run the other rows, give these zeros and h0/c0.
+    directions = 2 if options.bidirectional else 1
+    output = input.new_zeros(
+        (batch, steps, directions * h0.shape[2])
+        if options.batch_first
+        else (steps, batch, directions * h0.shape[2])
+    )
+    rows = nonempty.nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return output, h0.clone(), None if c0 is None else c0.clone()
+    on_device = rows.to(input.device)
+    sub_output, sub_h, sub_c = _pack_run_pad(
+        kernel,
+        input.index_select(batch_dim, on_device),
+        lengths[rows],
+        h0.index_select(1, on_device),
+        None if c0 is None else c0.index_select(1, on_device),
+        flat,
+        options,
+        dropout,
+        train,
+        steps,
+    )
+    h_n = h0.index_copy(1, on_device, sub_h)
+    c_n = None if c0 is None or sub_c is None else c0.index_copy(1, on_device, sub_c)
+    return output.index_copy(batch_dim, on_device, sub_output), h_n, c_n
+
+
+def _pack_run_pad(
+    kernel: Callable[..., Any],
+    input: Tensor,
+    lengths: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: list[Tensor],
+    options: Options,
+    dropout: float,
+    train: bool,
+    steps: int,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    packed = pack_padded_sequence(
+        input, lengths, batch_first=options.batch_first, enforce_sorted=False
+    )
+    order = cast(Tensor, packed.sorted_indices)
+    hx: Tensor | tuple[Tensor, Tensor] = (
+        h0.index_select(1, order)
+        if c0 is None
+        else (h0.index_select(1, order), c0.index_select(1, order))
+    )
+    result = kernel(
+        packed.data,
+        packed.batch_sizes,
+        hx,
+        weights,
+        options.bias,
+        options.num_layers,
+        dropout,
+        train,
+        options.bidirectional,
+    )
+    output, _ = pad_packed_sequence(
+        packed._replace(data=result[0]), batch_first=options.batch_first, total_length=steps
+    )
+    back = cast(Tensor, packed.unsorted_indices)
+    c_n = result[2].index_select(1, back) if c0 is not None else None
+    return output, result[1].index_select(1, back), c_n
+
+
+def _no_c(h0: Tensor) -> Tensor:
+    # A custom op returns Tensors only: an RNN's or GRU's missing c_n is an empty one.
+    return h0.new_empty(0)
+
+
+@torch.library.custom_op(OP_NAME, mutates_args=())
+def _packed_rnn_op(
+    input: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: list[Tensor],
+    mode: str,
+    num_layers: int,
+    bias: bool,
+    batch_first: bool,
+    bidirectional: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    options = Options(mode, num_layers, bias, batch_first, bidirectional)
+    output, h_n, c_n = run_rnn(input, lengths, h0, c0, weights, options)
+    return output, h_n, _no_c(h0) if c_n is None else c_n
+
+
+@_packed_rnn_op.register_fake
+def _(
+    input: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: list[Tensor],
+    *options: object,
+) -> tuple[Tensor, Tensor, Tensor]:
+    bidirectional = Options(*options).bidirectional  # type: ignore[arg-type]
+    width = (2 if bidirectional else 1) * h0.shape[2]
+    output = input.new_empty(*input.shape[:2], width)
+    return output, torch.empty_like(h0), _no_c(h0) if c0 is None else torch.empty_like(c0)
+
+
+def _in_fresh_thread(fn: Callable[[], list[Tensor]], device: torch.device) -> list[Tensor]:
+    """``fn()`` in a new thread, on the caller's CUDA stream.
+
+    A custom op's kernel runs with autograd switched off in the dispatcher's thread-local state
+    (``torch.func.vjp`` cannot take the RNN kernels either); a new thread starts with autograd on.
+    """
+    stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
+    box: list[list[Tensor]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            if stream is None:
+                box.append(fn())
+            else:
+                with torch.cuda.stream(stream):
+                    box.append(fn())
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="birnn_utils packed_rnn backward")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return box[0]
+
+
+@torch.library.custom_op(OP_NAME + "_backward", mutates_args=())
+def _packed_rnn_backward_op(
+    grad_output: Tensor,
+    grad_h: Tensor,
+    grad_c: Tensor,
+    input: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: list[Tensor],
+    mode: str,
+    num_layers: int,
+    bias: bool,
+    batch_first: bool,
+    bidirectional: bool,
+) -> list[Tensor]:
+    options = Options(mode, num_layers, bias, batch_first, bidirectional)
+    leaves = [input, h0, *([] if c0 is None else [c0]), *weights]
+    grads = [grad_output, grad_h, *([] if c0 is None else [grad_c])]
+
+    def recompute() -> list[Tensor]:
+        with torch.enable_grad():
+            copies = [leaf.detach().requires_grad_() for leaf in leaves]
+            x, h, *rest = copies
+            c, flat = (None, rest) if c0 is None else (rest[0], rest[1:])
+            # train=True: cuDNN computes a backward only after a training-mode forward.
+            output, h_n, c_n = run_rnn(x, lengths, h, c, flat, options, train=True)
+            outputs = [output, h_n, *([] if c_n is None else [c_n])]
+            found = torch.autograd.grad(outputs, copies, grads, allow_unused=True)
+        pairs = zip(found, leaves, strict=True)
+        return [torch.zeros_like(leaf) if g is None else g for g, leaf in pairs]
+
+    result = _in_fresh_thread(recompute, input.device)
+    if c0 is None:
+        result.insert(2, _no_c(h0))
+    return result
+
+
+@_packed_rnn_backward_op.register_fake
+def _(
+    grad_output: Tensor,
+    grad_h: Tensor,
+    grad_c: Tensor,
+    input: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: list[Tensor],
+    *options: object,
+) -> list[Tensor]:
+    grad_c0 = _no_c(h0) if c0 is None else torch.empty_like(c0)
+    return [
+        torch.empty_like(input),
+        torch.empty_like(h0),
+        grad_c0,
+        *[torch.empty_like(w) for w in weights],
+    ]
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    input, lengths, h0, c0, weights, *options = inputs
+    ctx.save_for_backward(input, h0, *([] if c0 is None else [c0]), *weights)
+    ctx.lengths, ctx.lstm, ctx.options = lengths, c0 is not None, options
+
+
+def _backward(
+    ctx: Any, grad_output: Tensor, grad_h: Tensor, grad_c: Tensor
+) -> tuple[Tensor | list[Tensor] | None, ...]:
+    input, h0, *rest = ctx.saved_tensors
+    c0, weights = (rest[0], rest[1:]) if ctx.lstm else (None, rest)
+    grads = _packed_rnn_backward_op(
+        grad_output, grad_h, grad_c, input, ctx.lengths, h0, c0, list(weights), *ctx.options
+    )
+    grad_c0 = grads[2] if ctx.lstm else None
+    return (grads[0], None, grads[1], grad_c0, grads[3:], *[None] * len(ctx.options))
+
+
+_packed_rnn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def packed_rnn(
+    rnn: RNNLike,
+    input: Tensor,
+    lengths: Tensor | None,
+    hx: Tensor | tuple[Tensor, Tensor] | None,
+    where: str,
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """Run ``rnn`` (a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM) on padded sequences.
+
+    Under ``torch.compile``/``torch.export`` it calls the custom op; in eager mode it calls the
+    op's implementation directly, so that autograd records torch's own kernel.
+
+    What ``pack_padded_sequence(enforce_sorted=False) -> rnn ->
+    pad_packed_sequence(total_length=T)`` computes, as one node a compiler or exporter can take:
+    the module's own Parameters are the op's weights (so gradients reach them), and its forward
+    is never called.
+
+    Args:
+        rnn: the module, read for its options and weights only.
+        input: ``T x B x D`` (``B x T x D`` with ``rnn.batch_first``).
+        lengths: int64 ``(B,)`` in ``[0, T]``, any order, or ``None`` for all ``T``; copied to
+            the CPU if elsewhere (packing reads them there).
+        hx: ``h_0`` (``(h_0, c_0)`` for an LSTM) in the caller's batch order, or ``None`` for
+            zeros.
+        where: the public caller's name, for error messages.
+
+    Returns:
+        ``(output, h_n)`` or ``(output, (h_n, c_n))``, as the module returns them.
+
+    Raises:
+        ValueError: for input that is not 3-D, or, while compiling, dropout between layers in
+            training mode (the backward recomputes the forward and could not draw the same
+            masks).
+    """
+    if input.dim() != 3:
+        raise ValueError(f"{where}: `input` must be 3-D with `lengths`, got {input.dim()}-D")
+    options = rnn_options(rnn)
+    weights = [getattr(rnn, name) for name in rnn._flat_weights_names]
+    lstm = options.mode == "LSTM"
+    if hx is None:
+        batch = input.shape[0 if options.batch_first else 1]
+        layers = options.num_layers * (2 if options.bidirectional else 1)
+        h0 = input.new_zeros(layers, batch, rnn.proj_size or rnn.hidden_size)
+        c0 = input.new_zeros(layers, batch, rnn.hidden_size) if lstm else None
+    elif isinstance(hx, tuple):
+        h0, c0 = hx
+    else:
+        h0, c0 = hx, None
+    # The one copy of the lengths: packing reads them on the CPU (cuDNN's packed path too).
+    cpu_lengths = None if lengths is None else lengths.to("cpu", torch.int64)
+    if torch.compiler.is_compiling():
+        if rnn.training and options.num_layers > 1 and rnn.dropout > 0:
+            raise ValueError(
+                f"{where}: dropout between layers (`dropout`={rnn.dropout}) is not supported "
+                "while training under torch.compile or torch.export; set dropout=0 or .eval()"
+            )
+        output, h_n, c_opt = _packed_rnn_op(input, cpu_lengths, h0, c0, weights, *options)
+        c_n: Tensor | None = c_opt
+    else:
+        # Eager: the same function without the op, so autograd records the native kernel.
+        output, h_n, c_n = run_rnn(
+            input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
+        )
+    return output, h_n if c_n is None or not lstm else (h_n, c_n)

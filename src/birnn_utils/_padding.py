@@ -1,0 +1,100 @@
+"""Left- and right-padded batches: moving each sequence's padding to the other side.
+
+This library's functions and PyTorch's ``pack_padded_sequence`` read sequence ``b`` at steps
+``0 .. lengths[b] - 1`` (right padding). Keras's ``pad_sequences`` pads on the left by default,
+putting sequence ``b`` at steps ``T - lengths[b] .. T - 1``. :func:`move_padding` converts
+between the two with one gather, so a left-padded pipeline can run through right-padded code and
+get its outputs back in its own layout.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._checks import format_shape
+from ._lengths import LengthsLike, PaddingSide, as_lengths, check_padding_side
+
+__all__ = ["move_padding"]
+
+
+def _move_padding(x: Tensor, lengths: Tensor, to: str, batch_first: bool) -> Tensor:
+    """The gather of :func:`move_padding` for checked int64 ``lengths`` on ``x``'s device."""
+    time_dim = 1 if batch_first else 0
+    steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
+    if steps == 0:
+        return x.clone()
+    # Step t of the result reads step (t + shift) mod T: a roll of each row by its own amount,
+    # which carries the padding along, so that moving to one side and back is the identity.
+    shift = steps - lengths if to == "right" else lengths
+    time = torch.arange(steps, device=x.device).unsqueeze(1)
+    source = (time + shift) % steps
+    rows = torch.arange(batch, device=x.device)
+    flat = (source + rows * steps).t() if batch_first else source * batch + rows
+    return x.flatten(0, 1).index_select(0, flat.reshape(-1)).view(x.shape)
+
+
+def move_padding(
+    x: Tensor,
+    lengths: LengthsLike,
+    *,
+    to: PaddingSide = "right",
+    batch_first: bool = False,
+) -> Tensor:
+    """Move each sequence's padding to the other side: left-padded to right-padded, or back.
+
+    With ``to="right"``, sequence ``b`` of a left-padded batch (valid at steps
+    ``T - lengths[b] .. T - 1``, as ``keras.utils.pad_sequences`` makes them by default) moves
+    to steps ``0 .. lengths[b] - 1``, the layout PyTorch and this library expect; ``to="left"``
+    does the reverse. Each row is rolled by its own amount, padding included, so
+    ``move_padding(move_padding(x, lengths, to="right"), lengths, to="left")`` is ``x``. To run
+    right-padded code on a left-padded batch: move to the right, run, move the per-step outputs
+    back to the left (final states need no move). One gather: no Python loop, differentiable.
+
+    Args:
+        x: a padded Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), any dtype and
+            device.
+        lengths: ``B`` lengths, each in ``[0, T]``: a 1-D integer Tensor (on any device), a list
+            or tuple of ints, or a numpy integer array.
+        to: the side the padding goes to, ``"right"`` (the input is left-padded) or ``"left"``
+            (the input is right-padded).
+        batch_first: whether ``x`` is ``B x T x *``.
+
+    Returns:
+        A new Tensor of ``x``'s shape, dtype and device (``x`` is never modified).
+
+    Raises:
+        TypeError: if ``x`` is not a Tensor or ``lengths`` are not integers.
+        ValueError: for an ``x`` with fewer than 2 dimensions, a ``to`` other than ``"left"``
+            or ``"right"``, ``lengths`` that are not 1-D or not one per sequence, or (when
+            value checks run) a length outside ``[0, T]``.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import move_padding
+        >>> x = torch.tensor([[0, 1, 2, 3], [0, 0, 4, 5]])  # B x T, left-padded (Keras)
+        >>> right = move_padding(x, [3, 2], batch_first=True)
+        >>> right
+        tensor([[1, 2, 3, 0],
+                [4, 5, 0, 0]])
+        >>> torch.equal(move_padding(right, [3, 2], to="left", batch_first=True), x)
+        True
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"move_padding: `x` must be a Tensor, got {type(x).__name__}")
+    side = check_padding_side(to, "move_padding", "to")
+    if x.dim() < 2:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"move_padding: `x` must have at least 2 dimensions ({layout}), "
+            f"got shape {format_shape(x)}"
+        )
+    time_dim = 1 if batch_first else 0
+    lens = as_lengths(
+        lengths,
+        batch_size=x.shape[1 - time_dim],
+        max_length=x.shape[time_dim],
+        device=x.device,
+        where="move_padding",
+    )
+    return _move_padding(x, lens, side, batch_first)
