@@ -5,12 +5,14 @@ Nothing here imports birnn_utils: these are what the library is compared against
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 import torch
 from torch import Tensor, nn
 
-KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+KINDS: dict[str, tuple[Callable[..., nn.RNNBase], dict[str, Any]]] = {
     "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
     "gru": (nn.GRU, {}),
@@ -19,6 +21,14 @@ KINDS: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
 }
 """Every kind of native recurrent layer: its class and the keyword arguments that make it."""
 
+LAYERS = [1, 2, 3]
+"""The stack depths the tests cover: one layer, and layers above that read both directions."""
+
+KINDS_AND_LAYERS = pytest.mark.parametrize(
+    ("kind", "num_layers"), [(kind, layers) for kind in KINDS for layers in LAYERS]
+)
+"""Parametrise a test over every kind of layer times every depth."""
+
 
 def make_rnn(
     kind: str,
@@ -26,21 +36,43 @@ def make_rnn(
     input_size: int = 3,
     hidden_size: int = 4,
     dtype: torch.dtype = torch.float64,
-    seed: int = 0,
+    seed: int | None = 0,
     **kwargs: Any,
 ) -> nn.RNNBase:
-    """A native module of ``kind`` (a key of ``KINDS``), seeded; ``kwargs`` go to its class."""
+    """A native module of ``kind`` (a key of ``KINDS``); ``kwargs`` go to its class.
+
+    ``seed`` seeds the global RNG first (``None`` leaves it: two modules then differ).
+    """
     cls, extra = KINDS[kind]
-    torch.manual_seed(seed)
+    if seed is not None:
+        torch.manual_seed(seed)
     return cls(input_size, hidden_size, dtype=dtype, **extra, **kwargs)
 
 
-def flip_rows(x: Tensor, lengths: list[int]) -> Tensor:
-    """Reverse the first ``lengths[b]`` steps of each row of a time-major ``T x B x *`` tensor."""
-    out = x.clone()
+def make_input(rnn: nn.RNNBase, steps: int, batch: int, *, seed: int = 1) -> Tensor:
+    """A padded input for ``rnn``, in its layout, dtype and device.
+
+    Drawn on the CPU from its own generator, so it is the same on every device and leaves the
+    global RNG alone.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    size = rnn.input_size
+    shape = (batch, steps, size) if rnn.batch_first else (steps, batch, size)
+    weight = rnn.get_parameter("weight_hh_l0")
+    return torch.randn(shape, generator=gen, dtype=weight.dtype).to(weight.device)
+
+
+def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> Tensor:
+    """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied.
+
+    The per-row reference for reversal within lengths, of a ``T x B x *`` tensor (``B x T x *``
+    with ``batch_first``).
+    """
+    time_major = x.transpose(0, 1) if batch_first else x
+    out = time_major.clone()
     for b, n in enumerate(lengths):
-        out[:n, b] = x[:n, b].flip(0)
-    return out
+        out[:n, b] = time_major[:n, b].flip(0)
+    return out.transpose(0, 1) if batch_first else out
 
 
 def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
@@ -51,13 +83,14 @@ def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
     """
     h_out = rnn.proj_size or rnn.hidden_size
     input_size = rnn.input_size if layer == 0 else 2 * h_out
-    weight = rnn.weight_hh_l0
-    kwargs: dict[str, object] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
+    weight = rnn.get_parameter("weight_hh_l0")
+    kwargs: dict[str, Any] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
     if isinstance(rnn, nn.LSTM):
         kwargs["proj_size"] = rnn.proj_size
     if type(rnn) is nn.RNN:
         kwargs["nonlinearity"] = rnn.nonlinearity
-    single = type(rnn)(input_size, rnn.hidden_size, **kwargs)
+    cls: Callable[..., nn.RNNBase] = type(rnn)
+    single = cls(input_size, rnn.hidden_size, **kwargs)
     with torch.no_grad():
         for name, param in single.named_parameters():
             param.copy_(getattr(rnn, name.replace("_l0", f"_l{layer}") + suffix))

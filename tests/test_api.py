@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import birnn_utils
@@ -29,3 +32,13 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     missing = [name for name in birnn_utils.__all__ if f"::: birnn_utils.{name}\n" not in api]
     assert not missing, f"docs/api.md lacks {missing}"
+
+
+def test_the_library_never_imports_the_command_line_application() -> None:
+    code = "import sys, birnn_utils; print([m for m in sys.modules if 'birnn_utils.c' in m])"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_version_is_the_installed_distribution_s() -> None:
+    assert birnn_utils.__version__ == importlib.metadata.version("birnn-utils")

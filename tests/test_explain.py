@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -118,7 +120,11 @@ def test_explain_command_prints_table_and_json(capsys: pytest.CaptureFixture[str
         ),
         (
             ["explain", "--mode", "GRU", "--input-size", "0", "--hidden-size", "4"],
-            "expected an integer >= 1, got 0",
+            "`input_size` must be in [1, 1000000], got 0",
+        ),
+        (
+            ["explain", "--mode", "GRU", "--input-size", "x", "--hidden-size", "4"],
+            "invalid int value: 'x'",
         ),
         (
             ["explain", "--mode", "CNN", "--input-size", "1", "--hidden-size", "4"],
@@ -134,6 +140,47 @@ def test_explain_rejects_bad_arguments(
     assert message in capsys.readouterr().err
 
 
+SIZE = ["explain", "--mode", "GRU", "--input-size", "3", "--hidden-size", "4"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["explain", "--mode", "LSTM", "--input-size", "99999999999", "--hidden-size", "9"],
+            "`input_size` must be in [1, 1000000], got 99999999999",
+        ),
+        (
+            ["explain", "--mode", "LSTM", "--input-size", "3", "--hidden-size", "99999999999"],
+            "`hidden_size` must be in [1, 1000000], got 99999999999",
+        ),
+        ([*SIZE, "--num-layers", "20000"], "`num_layers` must be in [1, 1000], got 20000"),
+        ([*SIZE, "--proj-size", "-1"], "`proj_size` must be in [0, 1000000], got -1"),
+        ([*SIZE, "--nonlinearity", "relu"], "`nonlinearity` is only for RNN, got 'relu' for GRU"),
+    ],
+)
+def test_explain_gives_one_line_for_sizes_out_of_range(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # #13 defects 12, 13: a storage-size overflow traceback, minutes of construction, or silence.
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"birnn-utils explain: error: explain_layout: {message}\n"
+
+
+def test_explain_into_a_closed_pipe_prints_no_traceback() -> None:
+    # #13 defect 12: `explain --json | head` printed a BrokenPipeError traceback.
+    command = [sys.executable, "-m", "birnn_utils", *SIZE, "--num-layers", "300", "--json"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline() == "{\n"
+        process.stdout.close()  # as `head -1` does
+        err = process.stderr.read()
+    assert process.returncode == 141
+    assert err == ""
+
+
 def test_explain_layout_errors() -> None:
     with pytest.raises(ValueError, match="`mode` must be 'RNN', 'GRU' or 'LSTM', got 'lstm'"):
         explain_layout("lstm", 3, 4)
@@ -141,3 +188,8 @@ def test_explain_layout_errors() -> None:
         explain_layout("GRU", 3, 4.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`nonlinearity` must be 'tanh' or 'relu', got 'gelu'"):
         explain_layout("RNN", 3, 4, nonlinearity="gelu")
+    # #13 defect 13: other modes accepted any nonlinearity, against the docstring.
+    with pytest.raises(ValueError, match="`nonlinearity` is only for RNN, got 'sigmoid' for GRU"):
+        explain_layout("GRU", 3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match=r"`num_layers` must be in \[1, 1000\], got 1001"):
+        explain_layout("LSTM", 3, 4, 1001)

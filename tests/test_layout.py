@@ -24,7 +24,7 @@ from birnn_utils import (
 )
 
 from . import reference
-from .reference import KINDS, reference_run
+from .reference import KINDS, KINDS_AND_LAYERS, reference_run
 
 MODES = list(KINDS)
 
@@ -46,10 +46,8 @@ def test_notebook_experiment() -> None:
     bi_grus = nn.GRU(input_size=1, hidden_size=1, num_layers=1, bidirectional=True)
     reverse_gru = nn.GRU(input_size=1, hidden_size=1, num_layers=1)
     with torch.no_grad():
-        reverse_gru.weight_ih_l0.copy_(bi_grus.weight_ih_l0_reverse)
-        reverse_gru.weight_hh_l0.copy_(bi_grus.weight_hh_l0_reverse)
-        reverse_gru.bias_ih_l0.copy_(bi_grus.bias_ih_l0_reverse)
-        reverse_gru.bias_hh_l0.copy_(bi_grus.bias_hh_l0_reverse)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            reverse_gru.get_parameter(name).copy_(bi_grus.get_parameter(f"{name}_reverse"))
         bi_output, bi_hidden = bi_grus(random_input)
         reverse_output, reverse_hidden = reverse_gru(random_input[torch.arange(4, -1, -1)])
 
@@ -87,18 +85,17 @@ def run_native(
     return output, state, raw
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@KINDS_AND_LAYERS
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("kind", ["padded", "packed_sorted", "packed_unsorted"])
+@pytest.mark.parametrize("batch", ["padded", "packed_sorted", "packed_unsorted"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_findings_against_per_direction_modules(
-    device: torch.device, mode: str, num_layers: int, batch_first: bool, kind: str, bias: bool
+    device: torch.device, kind: str, num_layers: int, batch_first: bool, batch: str, bias: bool
 ) -> None:
-    rnn = make_rnn(mode, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
-    lengths = [5] * 4 if kind == "padded" else sorted(LENGTHS, reverse=kind == "packed_sorted")
+    rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
+    lengths = [5] * 4 if batch == "padded" else sorted(LENGTHS, reverse=batch == "packed_sorted")
     x = torch.randn(5, 4, 3, dtype=torch.float64, device=device)
-    output, state, raw = run_native(rnn, x, lengths, kind)
+    output, state, raw = run_native(rnn, x, lengths, batch)
     expected_out, forward_states, backward_states = reference_run(rnn, x, lengths)
 
     forward, backward = split_directions(output)
@@ -115,7 +112,7 @@ def test_findings_against_per_direction_modules(
     top = final_states(states[0])
     from_padded = final_outputs(output, lengths)
     from_raw = final_outputs(
-        raw, lengths if kind == "padded" else None, batch_first=batch_first and kind == "padded"
+        raw, lengths if batch == "padded" else None, batch_first=batch_first and batch == "padded"
     )
     for ends in (from_padded, from_raw):
         assert_close(ends.forward, top.forward)
@@ -128,11 +125,12 @@ def test_findings_in_float32(device: torch.device, mode: str) -> None:
     x = torch.randn(5, 4, 3, device=device)
     output, state, _ = run_native(rnn, x, LENGTHS, "packed_unsorted")
     h_n = state[0] if isinstance(state, tuple) else state
+    assert isinstance(h_n, Tensor)
     expected_out, _, backward_states = reference_run(rnn, x, LENGTHS)
     # cuDNN may compute float32 RNNs in TF32 (torch's default on Ampere and later), whose error
     # differs between the batched and the per-row runs; a layout error would be of order 1. The
     # float64 test above compares every device at full precision.
-    tolerance = {"rtol": 1e-2, "atol": 1e-2} if device.type == "cuda" else {}
+    tolerance: dict[str, Any] = {"rtol": 1e-2, "atol": 1e-2} if device.type == "cuda" else {}
     assert_close(merge_directions(*split_directions(output)), expected_out, **tolerance)
     assert_close(final_states(h_n).backward, backward_states[-1][0], **tolerance)
 
@@ -312,6 +310,17 @@ def test_lengths_out_of_range_are_caught_on_every_device(
         final_outputs(output, torch.tensor([-1, 1], device=lengths_device))
 
 
+def test_errors_on_scalars_and_empty_time() -> None:
+    with pytest.raises(ValueError, match="split_directions: `output` must have at least 1 dim"):
+        split_directions(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="merge_directions: `forward` and `backward` must not be"):
+        merge_directions(torch.tensor(1.0), torch.tensor(2.0))
+    with pytest.raises(ValueError, match=r"final_outputs: `output` has no time steps \(T=0\)"):
+        final_outputs(torch.randn(0, 2, 4))
+    with pytest.raises(TypeError, match="final_outputs: `output` must be a Tensor or a Packed"):
+        final_outputs([1.0])  # type: ignore[arg-type]
+
+
 def test_errors() -> None:
     with pytest.raises(
         ValueError, match=r"split_directions: the last dimension of `output` \(=5\) must be even"
@@ -320,7 +329,7 @@ def test_errors() -> None:
     with pytest.raises(
         TypeError, match="split_directions: `output` must be a Tensor or a PackedSequence, got list"
     ):
-        split_directions([1, 2])  # type: ignore[arg-type]
+        split_directions([1, 2])  # type: ignore[type-var]
     with pytest.raises(
         ValueError, match=r"merge_directions: `mode` must be one of 'concat'.*got 'max'"
     ):
@@ -374,3 +383,52 @@ def test_errors() -> None:
         final_outputs(torch.randn(5, 4), batch_first=True)
     with pytest.raises(ValueError, match="`lengths` must be None for a PackedSequence"):
         final_outputs(pack_padded_sequence(torch.ones(3, 2, 2), [3, 2]), [3, 2])
+
+
+def test_merging_packed_halves_of_different_batch_orders_fails() -> None:
+    # Same batch_sizes, different orders: merging would pair rows of different sequences.
+    x = torch.randn(3, 2, 1)
+    a = pack_padded_sequence(x, [3, 2], enforce_sorted=False)
+    b = pack_padded_sequence(x.flip(1), [2, 3], enforce_sorted=False)
+    assert torch.equal(a.batch_sizes, b.batch_sizes)
+    with pytest.raises(ValueError, match="must have the same sorted_indices and unsorted_indices"):
+        merge_directions(a, b)
+    sorted_b = pack_padded_sequence(x, [3, 2])  # no indices at all
+    with pytest.raises(ValueError, match="must have the same sorted_indices and unsorted_indices"):
+        merge_directions(a, sorted_b)
+    # Equal indices held in different tensors are the same order.
+    assert a.sorted_indices is not None and a.unsorted_indices is not None
+    copy = a._replace(
+        sorted_indices=a.sorted_indices.clone(), unsorted_indices=a.unsorted_indices.clone()
+    )
+    assert torch.equal(merge_directions(a, copy).data, torch.cat([a.data, a.data], -1))
+
+
+@pytest.mark.parametrize("function", [split_directions, final_outputs])
+def test_packed_data_without_a_feature_dimension_is_rejected(function: Any) -> None:
+    # #13 defect 4: 1-D data was split along the packed steps (or raised IndexError).
+    packed = pack_padded_sequence(torch.randn(4, 2), [4, 2])
+    name = function.__name__
+    with pytest.raises(ValueError, match=rf"{name}: `output.data` must be at least 2-D .*\(6,\)"):
+        function(packed)
+
+
+@pytest.mark.parametrize("function", [final_states, bridge_states, unflatten_states])
+def test_a_bidirectional_s_directions_of_states_is_not_an_lstm_pair(function: Any) -> None:
+    # #13 defect 11: Directions(forward h_n, backward h_n) is a tuple of two Tensors, like an
+    # LSTM's (h_n, c_n); read as one, it mixed the layers of the two directions.
+    gru = nn.GRU(3, 4, num_layers=2)
+    states = Directions(gru(torch.randn(5, 2, 3))[1], gru(torch.randn(5, 2, 3))[1])
+    name = function.__name__
+    with pytest.raises(TypeError, match=rf"{name}: `h_n` must be .* got a Directions pair"):
+        function(states)
+    native = flatten_states(torch.stack([states.forward, states.backward], 1))
+    assert torch.equal(final_states(native, layer=0).backward, states.backward[0])
+
+
+def test_directions_is_a_generic_named_tuple() -> None:
+    pair = Directions[Tensor](torch.zeros(1), torch.ones(1))
+    assert type(pair) is Directions and pair._fields == ("forward", "backward")
+    forward, backward = pair
+    assert (forward.item(), backward.item()) == (0.0, 1.0)
+    assert Directions[int](1, 2) == (1, 2)

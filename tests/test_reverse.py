@@ -16,22 +16,15 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from birnn_utils import reverse_sequences
 
+from .reference import flip_rows
+
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool, torch.complex64]
-
-
-def per_row_reference(x: Tensor, lengths: Sequence[int], batch_first: bool) -> Tensor:
-    """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied."""
-    time_major = x.transpose(0, 1) if batch_first else x
-    out = time_major.clone()
-    for b, n in enumerate(lengths):
-        out[:n, b] = time_major[:n, b].flip(0)
-    return out.transpose(0, 1) if batch_first else out
 
 
 def repack_reference(packed: PackedSequence) -> PackedSequence:
     """Unpack, flip each row, and pack again in the same order."""
     padded, lengths = pad_packed_sequence(packed)
-    flipped = per_row_reference(padded, lengths.tolist(), batch_first=False)
+    flipped = flip_rows(padded, lengths.tolist(), batch_first=False)
     return pack_padded_sequence(flipped, lengths, enforce_sorted=packed.sorted_indices is None)
 
 
@@ -73,7 +66,9 @@ LENGTH_KINDS = ["list", "tuple", "numpy", "cpu", "device"]
 
 @settings(max_examples=50, deadline=None)
 @given(case=padded_cases(), kind=st.sampled_from(LENGTH_KINDS))
-def test_padded_properties(device: torch.device, case: tuple[Tensor, list[int], bool], kind: str):
+def test_padded_properties(
+    device: torch.device, case: tuple[Tensor, list[int], bool], kind: str
+) -> None:
     x, lengths, batch_first = case
     x = x.to(device)
     before = x.clone()
@@ -83,7 +78,7 @@ def test_padded_properties(device: torch.device, case: tuple[Tensor, list[int], 
 
     assert torch.equal(x, before)
     assert (out.shape, out.dtype, out.device) == (x.shape, x.dtype, x.device)
-    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    assert torch.equal(out, flip_rows(x, lengths, batch_first))
     assert torch.equal(reverse_sequences(out, given_lengths, batch_first=batch_first), x)
     out_rows, x_rows = time_major_rows(out, batch_first), time_major_rows(x, batch_first)
     for b, n in enumerate(lengths):
@@ -105,9 +100,10 @@ def packed_cases(draw: st.DrawFn) -> tuple[PackedSequence, list[int]]:
 @given(case=packed_cases())
 def test_packed_matches_unpack_flip_repack(
     device: torch.device, case: tuple[PackedSequence, list[int]]
-):
+) -> None:
     packed, lengths = case
-    packed = packed.to(device)
+    # torch types PackedSequence.to as the first overload of Tensor.to, which takes a dtype.
+    packed = packed.to(device)  # type: ignore[arg-type]
     data_before = packed.data.clone()
 
     out = reverse_sequences(packed)
@@ -120,7 +116,7 @@ def test_packed_matches_unpack_flip_repack(
     assert out.data.device == packed.data.device
     assert torch.equal(out.data, repack_reference(packed).data)
     padded, _ = pad_packed_sequence(packed)
-    assert torch.equal(pad_packed_sequence(out)[0], per_row_reference(padded, lengths, False))
+    assert torch.equal(pad_packed_sequence(out)[0], flip_rows(padded, lengths, False))
     assert torch.equal(reverse_sequences(out).data, packed.data)
 
 
@@ -135,12 +131,14 @@ EDGES = {
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize(("lengths", "steps"), EDGES.values(), ids=EDGES.keys())
-def test_padded_edges(device: torch.device, lengths: list[int], steps: int, batch_first: bool):
+def test_padded_edges(
+    device: torch.device, lengths: list[int], steps: int, batch_first: bool
+) -> None:
     batch = len(lengths)
     shape = (batch, steps, 2) if batch_first else (steps, batch, 2)
     x = distinct_values(shape, torch.float32).to(device)
     out = reverse_sequences(x, torch.tensor(lengths), batch_first=batch_first)
-    assert torch.equal(out, per_row_reference(x, lengths, batch_first))
+    assert torch.equal(out, flip_rows(x, lengths, batch_first))
     time_dim = 1 if batch_first else 0
     if set(lengths) <= {0}:
         assert torch.equal(out, x)
@@ -157,14 +155,14 @@ PACKED_EDGES = {  # packing needs positive lengths
 
 
 @pytest.mark.parametrize("lengths", PACKED_EDGES.values(), ids=PACKED_EDGES.keys())
-def test_packed_edges(device: torch.device, lengths: list[int]):
+def test_packed_edges(device: torch.device, lengths: list[int]) -> None:
     x = distinct_values((max(lengths), len(lengths), 2), torch.float64).to(device)
     packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
     assert torch.equal(reverse_sequences(packed).data, repack_reference(packed).data)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_without_lengths_reverses_the_whole_time_dimension(batch_first: bool):
+def test_without_lengths_reverses_the_whole_time_dimension(batch_first: bool) -> None:
     x = distinct_values((3, 4, 2), torch.float32)
     time_dim = 1 if batch_first else 0
     out = reverse_sequences(x, batch_first=batch_first)
@@ -173,7 +171,7 @@ def test_without_lengths_reverses_the_whole_time_dimension(batch_first: bool):
     assert torch.equal(out, reverse_sequences(x, full, batch_first=batch_first))
 
 
-def test_lengths_arguments_are_not_modified():
+def test_lengths_arguments_are_not_modified() -> None:
     x = distinct_values((4, 3), torch.float32)
     as_list, as_numpy, as_tensor = [1, 4, 0], np.array([1, 4, 0]), torch.tensor([1, 4, 0])
     for lengths in (as_list, as_numpy, as_tensor):
@@ -184,7 +182,7 @@ def test_lengths_arguments_are_not_modified():
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_padded_gradcheck(device: torch.device, batch_first: bool):
+def test_padded_gradcheck(device: torch.device, batch_first: bool) -> None:
     shape = (3, 4, 2) if batch_first else (4, 3, 2)
     x = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
     lengths = torch.tensor([3, 0, 4], device=device)
@@ -194,7 +192,7 @@ def test_padded_gradcheck(device: torch.device, batch_first: bool):
     assert torch.autograd.gradcheck(lambda t: reverse_sequences(t, batch_first=batch_first), (x,))
 
 
-def test_packed_gradcheck(device: torch.device):
+def test_packed_gradcheck(device: torch.device) -> None:
     x = torch.randn(4, 3, 2, dtype=torch.float64, device=device)
     packed = pack_padded_sequence(x, [2, 4, 1], enforce_sorted=False)
     data = packed.data.clone().requires_grad_()
@@ -203,11 +201,11 @@ def test_packed_gradcheck(device: torch.device):
     )
 
 
-def test_reverse_sequences_accepts_numpy_integer_dtypes():
+def test_reverse_sequences_accepts_numpy_integer_dtypes() -> None:
     x = distinct_values((4, 2), torch.int64)
     for dtype in (np.int8, np.uint8, np.int64):
         out = reverse_sequences(x, np.array([4, 2], dtype=dtype))
-        assert torch.equal(out, per_row_reference(x, [4, 2], False))
+        assert torch.equal(out, flip_rows(x, [4, 2], False))
 
 
 ERRORS = [
@@ -266,17 +264,17 @@ ERRORS = [
 @pytest.mark.parametrize(("args", "error", "message"), ERRORS)
 def test_bad_input_is_rejected_with_a_clear_message(
     args: tuple[Any, Any], error: type[Exception], message: str
-):
+) -> None:
     with pytest.raises(error, match=re.escape(f"reverse_sequences: {message}")):
         reverse_sequences(*args)
 
 
-def test_rank_error_names_the_batch_first_layout():
+def test_rank_error_names_the_batch_first_layout() -> None:
     with pytest.raises(ValueError, match=re.escape("(B x T x *), got shape (5,)")):
         reverse_sequences(torch.zeros(5), batch_first=True)
 
 
-def test_lengths_on_the_batch_axis_are_checked_against_t_with_batch_first():
+def test_lengths_on_the_batch_axis_are_checked_against_t_with_batch_first() -> None:
     x = torch.zeros(2, 3)  # B=2, T=3
     with pytest.raises(ValueError, match=re.escape("`lengths` must be in [0, 3], got max 4")):
         reverse_sequences(x, [4, 1], batch_first=True)
@@ -302,7 +300,7 @@ def reverse_module(bidirectional: nn.RNNBase) -> nn.RNNBase:
     with torch.no_grad():
         for name, param in module.named_parameters():
             param.copy_(getattr(bidirectional, f"{name}_reverse"))
-    return module.to(bidirectional.weight_ih_l0)
+    return module.to(bidirectional.get_parameter("weight_ih_l0"))
 
 
 def state_tensors(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, ...]:
@@ -329,7 +327,7 @@ def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
     bias: bool,
     batch_first: bool,
     lengths: list[int],
-):
+) -> None:
     torch.manual_seed(0)
     bidirectional = cls(
         input_size=3,
@@ -370,11 +368,11 @@ def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
         torch.testing.assert_close(uni[0], bi[1])
 
 
-def test_compiles_without_graph_breaks():
+def test_compiles_without_graph_breaks() -> None:
     padded = torch.compile(reverse_sequences, fullgraph=True, backend="aot_eager")
     packed = torch.compile(lambda p: reverse_sequences(p).data, fullgraph=True, backend="aot_eager")
     x = distinct_values((3, 4, 2), torch.float32)
-    expected = per_row_reference(x, [4, 1, 0], batch_first=True)
+    expected = flip_rows(x, [4, 1, 0], batch_first=True)
     assert torch.equal(padded(x, torch.tensor([4, 1, 0]), batch_first=True), expected)
     packed_x = pack_padded_sequence(x, [4, 1, 3], batch_first=True, enforce_sorted=False)
     assert torch.equal(packed(packed_x), repack_reference(packed_x).data)

@@ -1,11 +1,14 @@
 """birnn-utils: exact, tested helpers for PyTorch bidirectional RNNs."""
 
+from importlib.metadata import version
+
 from . import nn
 from ._bidirectional import Bidirectional
 from ._checks import value_checks, value_checks_enabled
 from ._encoder import BiRNNEncoder, EncoderOutput
 from ._explain import explain_layout
 from ._layout import (
+    BridgeMode,
     Directions,
     MergeMode,
     State,
@@ -18,11 +21,11 @@ from ._layout import (
     unflatten_states,
 )
 from ._lengths import LengthsLike, PaddingSide, lengths_to_mask, mask_to_lengths
-from ._modules import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._onnx import onnx_translation_table
 from ._packed import run_packed
 from ._padding import move_padding
 from ._reverse import reverse_sequences
+from ._surgery import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._varlen import (
     cu_seqlens_to_lengths,
     lengths_to_cu_seqlens,
@@ -32,11 +35,12 @@ from ._varlen import (
     varlen_to_padded,
 )
 
-__version__ = "0.1.0"
+__version__ = version("birnn-utils")
 
 __all__ = [
     "BiRNNEncoder",
     "Bidirectional",
+    "BridgeMode",
     "Directions",
     "EncoderOutput",
     "LengthsLike",

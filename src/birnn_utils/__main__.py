@@ -1,3 +1,5 @@
+"""``python -m birnn_utils``: the ``birnn-utils`` command."""
+
 import sys
 
 from .cli import main

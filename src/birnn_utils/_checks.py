@@ -1,4 +1,4 @@
-"""Switch for the input checks that need a host synchronisation.
+"""Input checks shared by the public functions, and the switch for those that read values.
 
 Checking that every length lies in ``[0, T]`` reads the lengths' values. On a GPU that waits for
 the device, and inside ``torch.compile``/``torch.export`` graphs it would break the graph. Shape,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
@@ -24,7 +25,9 @@ __all__ = [
     "value_checks_enabled",
 ]
 
-_enabled = True
+# A ContextVar, as torch.no_grad's switch is thread-local: a block in one thread or asyncio task
+# leaves every other one's checks as they are.
+_enabled: ContextVar[bool] = ContextVar("birnn_utils.value_checks", default=True)
 
 
 def value_checks_enabled() -> bool:
@@ -43,12 +46,13 @@ def value_checks_enabled() -> bool:
         False
     """
     # The switch is read last, so that compiled code never reads it: flipping it recompiles nothing.
-    return not torch.compiler.is_compiling() and not jit_tracing() and _enabled
+    return not torch.compiler.is_compiling() and not jit_tracing() and _enabled.get()
 
 
 def jit_tracing() -> bool:
     """Whether ``torch.jit.trace`` (or the TorchScript-based ONNX exporter) is tracing now."""
-    return torch._C._get_tracing_state() is not None
+    # torch.jit.is_tracing is public but carries no annotations.
+    return bool(torch.jit.is_tracing())  # type: ignore[no-untyped-call]
 
 
 def format_shape(x: Tensor) -> str:
@@ -69,7 +73,9 @@ def value_checks(enabled: bool) -> Iterator[None]:
     """Turn the value checks (lengths in range, right-padded masks) on or off in a block.
 
     Use ``value_checks(False)`` around a training step on a GPU once the data pipeline is trusted:
-    it removes the host synchronisation each check costs. Out-of-range lengths are then undefined
+    it removes the host synchronisation each check costs. Like ``torch.no_grad``, the switch
+    holds for the current thread (and ``contextvars`` context, so one asyncio task) only, and
+    leaving the block restores the value it had on entry. Out-of-range lengths are then undefined
     behaviour (wrong values or a device-side assert), as in ``torch.gather``.
 
     Args:
@@ -86,15 +92,13 @@ def value_checks(enabled: bool) -> Iterator[None]:
         tensor([[ True,  True, False],
                 [False, False, False]])
     """
-    global _enabled
     if not isinstance(enabled, bool):
         raise TypeError(f"value_checks: `enabled` must be a bool, got {type(enabled).__name__}")
-    previous = _enabled
-    _enabled = enabled
+    token = _enabled.set(enabled)
     try:
         yield
     finally:
-        _enabled = previous
+        _enabled.reset(token)
 
 
 def check_layer(layer: int, num_layers: int, where: str) -> int:

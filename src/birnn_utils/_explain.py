@@ -6,9 +6,20 @@ from typing import Any, Literal
 
 from torch import nn
 
-__all__ = ["explain_layout", "format_layout"]
+from ._layout import output_size
+
+__all__ = ["explain_layout"]
 
 Mode = Literal["RNN", "GRU", "LSTM"]
+
+# Far beyond any real model, and below what overflows a parameter's size or makes torch's
+# constructor (quadratic in `num_layers`) run for minutes.
+_LIMITS = {
+    "input_size": (1, 1_000_000),
+    "hidden_size": (1, 1_000_000),
+    "num_layers": (1, 1_000),
+    "proj_size": (0, 1_000_000),
+}
 
 
 def _build(
@@ -20,16 +31,18 @@ def _build(
     batch_first: bool,
     nonlinearity: str,
 ) -> nn.RNNBase:
-    for name, value, low in (
-        ("input_size", input_size, 1),
-        ("hidden_size", hidden_size, 1),
-        ("num_layers", num_layers, 1),
-        ("proj_size", proj_size, 0),
-    ):
+    sizes = {
+        "input_size": input_size,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "proj_size": proj_size,
+    }
+    for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"explain_layout: `{name}` must be an int, got {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"explain_layout: `{name}` must be >= {low}, got {value}")
+        low, high = _LIMITS[name]
+        if not low <= value <= high:
+            raise ValueError(f"explain_layout: `{name}` must be in [{low}, {high}], got {value}")
     common: dict[str, Any] = {
         "num_layers": num_layers,
         "batch_first": batch_first,
@@ -57,6 +70,10 @@ def _build(
         raise ValueError(
             f"explain_layout: `proj_size` is only for LSTM, got {proj_size} for {mode}"
         )
+    if nonlinearity != "tanh" and mode != "RNN":
+        raise ValueError(
+            f"explain_layout: `nonlinearity` is only for RNN, got {nonlinearity!r} for {mode}"
+        )
     return module
 
 
@@ -82,7 +99,8 @@ def explain_layout(
         num_layers: stacked layers.
         proj_size: LSTM projection size (0 for none); then ``H_out = proj_size``.
         batch_first: whether input and output are ``B x T x *``.
-        nonlinearity: ``"tanh"`` or ``"relu"``, for ``"RNN"``.
+        nonlinearity: ``"tanh"`` or ``"relu"``, for ``"RNN"`` only (other modes take the
+            default).
 
     Returns:
         A JSON-serialisable dict with keys ``module`` (the constructor call), ``H_out``,
@@ -94,8 +112,10 @@ def explain_layout(
 
     Raises:
         TypeError: if a size is not an int.
-        ValueError: for an unknown mode or nonlinearity, a size out of range, or ``proj_size``
-            not smaller than ``hidden_size`` or given for a mode other than LSTM.
+        ValueError: for an unknown mode or nonlinearity, a size out of range (sizes
+            are at most 1,000,000, ``num_layers`` at most 1,000), ``proj_size`` not smaller
+            than ``hidden_size`` or given for a mode other than LSTM, or a ``nonlinearity``
+            other than ``"tanh"`` for a mode other than RNN.
 
     Example:
         >>> from birnn_utils import explain_layout
@@ -106,7 +126,7 @@ def explain_layout(
         ['h_n[0]', 'h_n[1]', 'h_n[2]', 'h_n[3]']
     """
     module = _build(mode, input_size, hidden_size, num_layers, proj_size, batch_first, nonlinearity)
-    h_out = proj_size or hidden_size
+    h_out = output_size(module)
     seq = "B x T" if batch_first else "T x B"
     shapes = {
         "input": f"{seq} x {input_size}",
@@ -180,49 +200,3 @@ def explain_layout(
         "reverse_modules": reverse_modules,
         "notes": notes,
     }
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def format_layout(info: dict[str, Any]) -> str:
-    """Render :func:`explain_layout`'s result as text tables.
-
-    Args:
-        info: what :func:`explain_layout` returned.
-
-    Returns:
-        The shapes, the slice table, the parameter table and the reverse modules' input sizes.
-    """
-    lines = [info["module"], f"H_out = {info['H_out']}", "", "Shapes:"]
-    lines += [f"  {name:<7}{shape}" for name, shape in info["shapes"].items()]
-    lines += ["", "Which slice is which:"]
-    lines += _table(
-        [["tensor", "index", "layer", "direction", "shape", "read it with"]]
-        + [
-            [s["tensor"], s["index"], str(s["layer"]), s["direction"], s["shape"], s["reader"]]
-            for s in info["slices"]
-        ]
-    )
-    lines += ["", "Parameters:"]
-    lines += _table(
-        [["name", "shape", "layer", "direction"]]
-        + [
-            [p["name"], " x ".join(map(str, p["shape"])), str(p["layer"]), p["direction"]]
-            for p in info["parameters"]
-        ]
-    )
-    lines += ["", "The backward direction as a unidirectional module (the reverse module):"]
-    lines += _table(
-        [["layer", "input_size", "get it with"]]
-        + [[str(r["layer"]), str(r["input_size"]), r["reader"]] for r in info["reverse_modules"]]
-    )
-    lines += ["", *info["notes"]]
-    return "\n".join(lines)

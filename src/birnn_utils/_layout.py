@@ -10,12 +10,15 @@ direction's final state is its output at ``t = 0``, not at the last step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar, Union, overload
+from typing import Any, Generic, Literal, TypeAlias, Union, cast, overload
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
+
+# typing's NamedTuple cannot be Generic before Python 3.11; torch depends on typing_extensions.
+from typing_extensions import NamedTuple, TypeVar
 
 from ._checks import check_layer, format_shape, value_checks_enabled
 from ._lengths import (
@@ -27,6 +30,7 @@ from ._lengths import (
 )
 
 __all__ = [
+    "BridgeMode",
     "Directions",
     "MergeMode",
     "State",
@@ -45,6 +49,9 @@ State: TypeAlias = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 (a runtim
 MergeMode = Literal["concat", "sum", "mean", "mul", "stack"]
 """How :func:`merge_directions` combines the two directions."""
 
+BridgeMode = Literal["concat", "sum", "mean"]
+"""How :func:`bridge_states` combines each layer's two final states."""
+
 
 def _modes(where: str) -> list[str]:
     # A function, not a global tuple: TorchScript cannot read global containers.
@@ -55,15 +62,35 @@ def _modes(where: str) -> list[str]:
 
 _MERGE_MODES: tuple[str, ...] = tuple(_modes("merge_directions"))
 
+
+def output_size(rnn: nn.RNNBase) -> int:
+    """``H_out``, each direction's output and ``h_n`` width: ``proj_size`` or ``hidden_size``.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils._layout import output_size
+        >>> output_size(torch.nn.LSTM(3, 4, proj_size=2)), output_size(torch.nn.GRU(3, 4))
+        (2, 4)
+    """
+    return rnn.proj_size or rnn.hidden_size
+
+
 _R = TypeVar("_R")
+# Any by default, so that a bare `Directions` annotation means what it meant before.
+_T = TypeVar("_T", default=Any)
+# Bound, not constrained: a caller holding a `Tensor | PackedSequence` gets a Directions of that.
+_Output = TypeVar("_Output", bound=Tensor | PackedSequence)
 
 
-class Directions(NamedTuple):
+class Directions(NamedTuple, Generic[_T]):
     """A pair of values, one per direction: ``forward`` then ``backward``.
 
     The pair type used throughout birnn-utils: halves of an ``output``, rows of ``h_n``, the two
     modules of a :class:`~birnn_utils.Bidirectional`, or their states. Being a tuple, it unpacks
-    (``fwd, bwd = split_directions(out)``) and concatenates (``torch.cat(pair, -1)``).
+    (``fwd, bwd = split_directions(out)``) and concatenates (``torch.cat(pair, -1)``). It is
+    generic in the type of its two fields, so signatures say what comes back:
+    ``split_directions`` of a Tensor returns ``Directions[Tensor]``, of a PackedSequence
+    ``Directions[PackedSequence]``; a bare ``Directions`` is ``Directions[Any]``.
 
     Example:
         >>> from birnn_utils import Directions
@@ -72,8 +99,8 @@ class Directions(NamedTuple):
         (2, (1, 2))
     """
 
-    forward: Any
-    backward: Any
+    forward: _T
+    backward: _T
 
 
 def _width(x: Tensor, where: str, name: str) -> int:
@@ -88,12 +115,23 @@ def _width(x: Tensor, where: str, name: str) -> int:
     return width // 2
 
 
+def _packed_data(output: PackedSequence, where: str) -> Tensor:
+    """``output.data``, checked to hold feature rows, ``N x * x 2*H_out``."""
+    if output.data.dim() < 2:
+        raise ValueError(
+            f"{where}: `output.data` must be at least 2-D (one row of features per packed "
+            f"step, N x 2*H_out), got shape {format_shape(output.data)}: was the PackedSequence "
+            "packed from a tensor without a feature dimension?"
+        )
+    return output.data
+
+
 def _split_directions(output: Tensor, name: str = "output") -> tuple[Tensor, Tensor]:
     half = _width(output, "split_directions", name)
     return output[..., :half], output[..., half:]
 
 
-def split_directions(output: Tensor | PackedSequence) -> Directions:
+def split_directions(output: _Output) -> Directions[_Output]:
     """Split a bidirectional RNN's output into its forward and backward halves.
 
     The forward direction is ``output[..., :H_out]`` and the backward direction
@@ -126,14 +164,17 @@ def split_directions(output: Tensor | PackedSequence) -> Directions:
         True
     """
     if isinstance(output, PackedSequence):
-        forward, backward = _split_directions(output.data, "output.data")
+        data = _packed_data(output, "split_directions")
+        forward, backward = _split_directions(data, "output.data")
         return Directions(output._replace(data=forward), output._replace(data=backward))
     if not isinstance(output, Tensor):
         raise TypeError(
             "split_directions: `output` must be a Tensor or a PackedSequence, "
             f"got {type(output).__name__}"
         )
-    return Directions(*_split_directions(output))
+    forward, backward = _split_directions(output)
+    # Views of a Tensor subclass keep its class (torch's __torch_function__).
+    return Directions(cast(_Output, forward), cast(_Output, backward))
 
 
 def _check_mode(mode: str, where: str) -> None:
@@ -246,6 +287,14 @@ def merge_directions(
 
 
 def _map_state(fn: Callable[[Tensor], _R], state: State, where: str, name: str) -> _R | Any:
+    if isinstance(state, Directions):
+        # A tuple of two Tensors, as an LSTM's (h_n, c_n) is: taken for one, it mixes layers.
+        raise TypeError(
+            f"{where}: `{name}` must be a Tensor or an LSTM's (h_n, c_n), got a Directions "
+            "pair (a Bidirectional's states, one per direction), which would be read as "
+            "(h_n, c_n); stack each direction's layers into the native layout first, "
+            "flatten_states(torch.stack([forward, backward], 1)), or use BiRNNEncoder.bridge"
+        )
     if isinstance(state, Tensor):
         return fn(state)
     if isinstance(state, tuple) and state and all(isinstance(s, Tensor) for s in state):
@@ -352,12 +401,14 @@ def _layer_pair(h_n: Tensor, layer: int) -> tuple[Tensor, Tensor]:
 
 
 @overload
-def final_states(h_n: Tensor, *, layer: int = -1) -> Directions: ...
+def final_states(h_n: Tensor, *, layer: int = -1) -> Directions[Tensor]: ...
 @overload
 def final_states(
     h_n: tuple[Tensor, Tensor], *, layer: int = -1
-) -> tuple[Directions, Directions]: ...
-def final_states(h_n: State, *, layer: int = -1) -> Directions | tuple[Directions, Directions]:
+) -> tuple[Directions[Tensor], Directions[Tensor]]: ...
+def final_states(
+    h_n: State, *, layer: int = -1
+) -> Directions[Tensor] | tuple[Directions[Tensor], Directions[Tensor]]:
     """The final states of one layer, forward and backward.
 
     The forward state is after the last valid step; the backward state is after reading the
@@ -396,10 +447,12 @@ def _bridge(h_n: Tensor, mode: str) -> Tensor:
 
 
 @overload
-def bridge_states(h_n: Tensor, mode: str = "concat") -> Tensor: ...
+def bridge_states(h_n: Tensor, mode: BridgeMode | str = "concat") -> Tensor: ...
 @overload
-def bridge_states(h_n: tuple[Tensor, Tensor], mode: str = "concat") -> tuple[Tensor, Tensor]: ...
-def bridge_states(h_n: State, mode: str = "concat") -> State:
+def bridge_states(
+    h_n: tuple[Tensor, Tensor], mode: BridgeMode | str = "concat"
+) -> tuple[Tensor, Tensor]: ...
+def bridge_states(h_n: State, mode: BridgeMode | str = "concat") -> State:
     """The initial state of a unidirectional decoder from a bidirectional encoder's final state.
 
     Each layer's forward and backward rows are combined, so a decoder with the encoder's
@@ -433,8 +486,8 @@ def bridge_states(h_n: State, mode: str = "concat") -> State:
     return _map_state(lambda t: _bridge(t, mode), h_n, "bridge_states", "h_n")
 
 
-def _packed_final_outputs(output: PackedSequence) -> Directions:
-    data, batch_sizes = output.data, output.batch_sizes
+def _packed_final_outputs(output: PackedSequence) -> Directions[Tensor]:
+    data, batch_sizes = _packed_data(output, "final_outputs"), output.batch_sizes
     half = _width(data, "final_outputs", "output.data")
     last_step, starts = packed_steps(batch_sizes)
     batch = last_step.shape[0]
@@ -479,7 +532,7 @@ def final_outputs(
     lengths: LengthsLike | None = None,
     *,
     batch_first: bool = False,
-) -> Directions:
+) -> Directions[Tensor]:
     """The features of each sequence's final step in each direction, from ``output`` alone.
 
     The forward direction ends at each sequence's **last valid step** ``lengths[b] - 1``; the

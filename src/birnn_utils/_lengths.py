@@ -44,6 +44,9 @@ def check_padding_side(side: str, where: str, name: str = "padding_side") -> str
     return side
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
 def lengths_tensor(lengths: LengthsLike, where: str) -> Tensor:
     """``lengths`` as a Tensor: a Tensor as it is, a list, tuple or numpy array as int64.
 
@@ -57,12 +60,19 @@ def lengths_tensor(lengths: LengthsLike, where: str) -> Tensor:
             raise TypeError(
                 f"{where}: `lengths` must be an integer array, got dtype {lengths.dtype}"
             )
+        if lengths.dtype.kind == "u" and lengths.size and lengths.max() > _INT64_MAX:
+            # The cast below would wrap these around to negative lengths never passed.
+            raise ValueError(f"{where}: `lengths` must fit in int64, got max {lengths.max()}")
         return torch.from_numpy(np.array(lengths, dtype=np.int64))
     if isinstance(lengths, (list, tuple)):
         if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in lengths):
             kinds = sorted({type(n).__name__ for n in lengths})
             raise TypeError(f"{where}: `lengths` must hold ints, got {', '.join(kinds)}")
-        return torch.tensor(lengths, dtype=torch.int64).reshape(len(lengths))
+        try:
+            return torch.tensor(lengths, dtype=torch.int64).reshape(len(lengths))
+        except (OverflowError, RuntimeError, ValueError):
+            bad = next(int(n) for n in lengths if not -_INT64_MAX - 1 <= n <= _INT64_MAX)
+            raise ValueError(f"{where}: `lengths` must fit in int64, got {bad}") from None
     raise TypeError(
         f"{where}: `lengths` must be a 1-D integer Tensor, a list or tuple of ints, or a "
         f"numpy integer array, got {type(lengths).__name__}"
@@ -99,13 +109,14 @@ def check_lengths(
     # from the CPU need not wait for the GPU: from pageable memory it is staged before `to`
     # returns. A copy to the CPU must wait, or the host could read the lengths before they land.
     # Checked before the copy: lengths on the CPU are then read without waiting for the GPU.
-    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+    if not torch.jit.is_scripting():  # TorchScript skips this: it cannot read the switch
         _check_range(lengths, max_length, where)
     return lengths.to(device=device, dtype=torch.int64, non_blocking=lengths.is_cpu)
 
 
 def _check_range(lengths: Tensor, max_length: int | None, where: str) -> None:
-    if not value_checks_enabled() or lengths.numel() == 0:
+    # Meta tensors have no values to read: their lengths are checked when real ones come.
+    if not value_checks_enabled() or lengths.numel() == 0 or lengths.is_meta:
         return
     low, high = int(lengths.min()), int(lengths.max())
     upper = "inf)" if max_length is None else f"{max_length}]"
@@ -143,10 +154,35 @@ def as_lengths(
     return check_lengths(lengths_tensor(lengths, where), batch_size, max_length, device, where)
 
 
+def _checked_max_length(max_length: int | None) -> int | None:
+    """``max_length`` checked, a numpy integer as an int; outside TorchScript only."""
+    if max_length is None or (isinstance(max_length, Tensor) and jit_tracing()):
+        # A size under torch.jit.trace: passed on as it is, so that the trace keeps it symbolic.
+        return max_length
+    if not isinstance(max_length, (int, np.integer, torch.SymInt)) or isinstance(max_length, bool):
+        raise TypeError(
+            f"lengths_to_mask: `max_length` must be an int or None, got {type(max_length).__name__}"
+        )
+    if max_length < 0:
+        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
+    return int(max_length) if isinstance(max_length, np.integer) else max_length
+
+
 def _lengths_to_mask(lengths: Tensor, max_length: int | None) -> Tensor:
     """The tensor part of :func:`lengths_to_mask`, scriptable (see ``birnn_utils.scriptable``)."""
+    if torch.jit.is_scripting():
+        # TorchScript has typed `max_length` an int already.
+        if max_length is not None and max_length < 0:
+            raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
+    else:
+        max_length = _checked_max_length(max_length)
     tensor = check_lengths(lengths, None, max_length, None, "lengths_to_mask")
     if max_length is None:
+        if tensor.is_meta and tensor.numel() > 0:
+            raise ValueError(
+                "lengths_to_mask: `max_length` is needed for lengths on the meta device, "
+                "whose values cannot be read"
+            )
         # A data-dependent size: a host sync on a GPU, an unbacked size under torch.compile.
         max_length = int(tensor.max()) if tensor.numel() > 0 else 0
     steps = torch.arange(max_length, device=tensor.device)
@@ -191,20 +227,6 @@ def lengths_to_mask(
     """
     # A left-padded row is a right-padded row reversed.
     left = check_padding_side(padding_side, "lengths_to_mask") == "left"
-    if isinstance(max_length, Tensor) and jit_tracing():
-        # A size under torch.jit.trace: passed on as it is, so that the trace keeps it symbolic.
-        mask = _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
-        return mask.flip(1) if left else mask
-    if max_length is not None and (
-        not isinstance(max_length, (int, np.integer, torch.SymInt)) or isinstance(max_length, bool)
-    ):
-        raise TypeError(
-            f"lengths_to_mask: `max_length` must be an int or None, got {type(max_length).__name__}"
-        )
-    if max_length is not None and max_length < 0:
-        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
-    if isinstance(max_length, np.integer):
-        max_length = int(max_length)
     mask = _lengths_to_mask(lengths_tensor(lengths, "lengths_to_mask"), max_length)
     return mask.flip(1) if left else mask
 
@@ -217,7 +239,7 @@ def _mask_to_lengths(mask: Tensor, padding_side: str = "right") -> Tensor:
         raise ValueError(
             f"mask_to_lengths: `mask` must be 2-D (B x T), got shape {format_shape(mask)}"
         )
-    if not torch._jit_internal.is_scripting():  # TorchScript skips this: it cannot read the switch
+    if not torch.jit.is_scripting():  # TorchScript skips this: it cannot read the switch
         check_right_padded(mask, "mask_to_lengths", padding_side)
     return mask.sum(dim=1, dtype=torch.int64)
 
@@ -227,7 +249,7 @@ def check_right_padded(mask: Tensor, where: str, padding_side: str = "right") ->
 
     With ``padding_side="left"``, raise if a row has a False after a True instead.
     """
-    if not value_checks_enabled() or mask.shape[1] < 2:
+    if not value_checks_enabled() or mask.shape[1] < 2 or mask.is_meta:
         return
     before, after = mask[:, :-1], mask[:, 1:]
     if padding_side == "right":

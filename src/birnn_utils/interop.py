@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ._checks import check_layer, format_shape
 from ._layout import Directions, State, final_states
-from ._modules import _check_rnn
+from ._surgery import _check_rnn
 
 __all__ = [
     "from_keras",

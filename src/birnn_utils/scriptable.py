@@ -3,7 +3,7 @@
 TorchScript compiles one static signature per function. The main API takes a Tensor *or* a
 ``PackedSequence`` (a NamedTuple subclass TorchScript cannot type), lengths as a Tensor, list,
 tuple *or* numpy array, an LSTM state as a tuple, and returns :class:`~birnn_utils.Directions`,
-whose fields are untyped; none of those can be scripted. This module offers each function for
+a generic NamedTuple; none of those can be scripted. This module offers each function for
 Tensors only, under the same name, with the same semantics and error messages, for use inside
 scripted modules:
 
@@ -15,7 +15,8 @@ scripted modules:
   TorchScript cannot read :func:`~birnn_utils.value_checks`; shape and dtype checks do, and raise
   ``torch.jit.Error`` naming the Python exception.
 
-The main API calls these same functions for its Tensor inputs, so the two cannot drift apart.
+Each function here is one call into the core that the main API calls for its Tensor inputs, so
+the two cannot drift apart.
 TorchScript itself is deprecated (torch 2.13 warns so on every ``torch.jit.script``) in favour
 of ``torch.compile`` and ``torch.export``, which take the main API as it is.
 
@@ -70,7 +71,10 @@ __all__ = [
 
 
 def split_directions(output: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`birnn_utils.split_directions` for a Tensor: views ``(forward, backward)``.
+    """The Tensor-only form of :func:`birnn_utils.split_directions`.
+
+    Differences: ``output`` is a Tensor (no PackedSequence), and the views come back as a plain
+    ``(forward, backward)`` tuple.
 
     Args:
         output: Tensor ``... x 2*H_out``, a bidirectional RNN's padded output.
@@ -92,7 +96,10 @@ def split_directions(output: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def merge_directions(forward: Tensor, backward: Tensor, mode: str = "concat") -> Tensor:
-    """:func:`birnn_utils.merge_directions` for Tensors.
+    """The Tensor-only form of :func:`birnn_utils.merge_directions`.
+
+    Differences: ``forward`` and ``backward`` are Tensors (no PackedSequences); ``mode`` may be
+    passed positionally.
 
     Args:
         forward: Tensor ``... x H``.
@@ -115,7 +122,10 @@ def merge_directions(forward: Tensor, backward: Tensor, mode: str = "concat") ->
 
 
 def final_states(h_n: Tensor, layer: int = -1) -> tuple[Tensor, Tensor]:
-    """:func:`birnn_utils.final_states` for one Tensor (call it on ``h_n`` and ``c_n`` alike).
+    """The Tensor-only form of :func:`birnn_utils.final_states`.
+
+    Differences: ``h_n`` is one Tensor (for an LSTM, call it on ``h_n`` and ``c_n`` alike), the
+    result is a plain ``(forward, backward)`` tuple, and ``layer`` may be passed positionally.
 
     Args:
         h_n: Tensor ``(num_layers * 2) x B x H_out`` (or unbatched ``(num_layers * 2) x H_out``).
@@ -141,7 +151,12 @@ def final_states(h_n: Tensor, layer: int = -1) -> tuple[Tensor, Tensor]:
 def final_outputs(
     output: Tensor, lengths: Tensor | None = None, batch_first: bool = False
 ) -> tuple[Tensor, Tensor]:
-    """:func:`birnn_utils.final_outputs` for a padded Tensor and Tensor lengths.
+    """The Tensor-only form of :func:`birnn_utils.final_outputs`.
+
+    Differences: ``output`` is a padded Tensor (no PackedSequence), ``lengths`` a Tensor or
+    ``None`` (no list or numpy array), the result a plain ``(forward, backward)`` tuple, and
+    ``batch_first`` may be passed positionally. Under TorchScript the lengths' range is not
+    checked.
 
     Args:
         output: Tensor ``T x B x 2*H_out`` (``B x T x 2*H_out`` with ``batch_first``).
@@ -170,7 +185,9 @@ def final_outputs(
 
 
 def unflatten_states(h_n: Tensor) -> Tensor:
-    """:func:`birnn_utils.unflatten_states` for one Tensor.
+    """The Tensor-only form of :func:`birnn_utils.unflatten_states`.
+
+    Differences: ``h_n`` is one Tensor (for an LSTM, call it on ``h_n`` and ``c_n`` alike).
 
     Args:
         h_n: Tensor ``(num_layers * 2) x B x H_out`` (or unbatched 2-D).
@@ -191,7 +208,9 @@ def unflatten_states(h_n: Tensor) -> Tensor:
 
 
 def flatten_states(states: Tensor) -> Tensor:
-    """:func:`birnn_utils.flatten_states` for one Tensor.
+    """The Tensor-only form of :func:`birnn_utils.flatten_states`.
+
+    Differences: ``states`` is one Tensor (for an LSTM, call it on each).
 
     Args:
         states: Tensor ``num_layers x 2 x B x H_out`` (or unbatched 3-D).
@@ -212,7 +231,9 @@ def flatten_states(states: Tensor) -> Tensor:
 
 
 def bridge_states(h_n: Tensor, mode: str = "concat") -> Tensor:
-    """:func:`birnn_utils.bridge_states` for one Tensor (call it on ``h_n`` and ``c_n`` alike).
+    """The Tensor-only form of :func:`birnn_utils.bridge_states`.
+
+    Differences: ``h_n`` is one Tensor (for an LSTM, call it on ``h_n`` and ``c_n`` alike).
 
     Args:
         h_n: Tensor ``(num_layers * 2) x B x H_out``.
@@ -236,7 +257,11 @@ def bridge_states(h_n: Tensor, mode: str = "concat") -> Tensor:
 def reverse_sequences(
     sequences: Tensor, lengths: Tensor | None = None, batch_first: bool = False
 ) -> Tensor:
-    """:func:`birnn_utils.reverse_sequences` for a padded Tensor and Tensor lengths.
+    """The Tensor-only form of :func:`birnn_utils.reverse_sequences`.
+
+    Differences: ``sequences`` is a padded Tensor (no PackedSequence), ``lengths`` a Tensor or
+    ``None`` (no list or numpy array), and ``batch_first`` may be passed positionally. Under
+    TorchScript the lengths' range is not checked.
 
     Args:
         sequences: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), at least 2-D.
@@ -262,7 +287,11 @@ def reverse_sequences(
 
 
 def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
-    """:func:`birnn_utils.lengths_to_mask` for Tensor lengths.
+    """The Tensor-only form of :func:`birnn_utils.lengths_to_mask`.
+
+    Differences: ``lengths`` is a Tensor (no list or numpy array). Called from Python it checks
+    ``max_length`` and the lengths as the main API does; under TorchScript the lengths' range is
+    not checked.
 
     Args:
         lengths: 1-D integer Tensor of ``B`` lengths.
@@ -272,7 +301,8 @@ def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
         bool Tensor ``B x T`` on the lengths' device, ``True`` at valid steps.
 
     Raises:
-        TypeError: for non-integer ``lengths``.
+        TypeError: for non-integer ``lengths``, or (from Python) a ``max_length`` that is not an
+            int.
         ValueError: for ``lengths`` that are not 1-D, or a negative ``max_length``; in eager
             Python (value checks on), also for a length outside ``[0, max_length]``.
 
@@ -283,13 +313,14 @@ def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
         tensor([[ True,  True, False],
                 [False, False, False]])
     """
-    if max_length is not None and max_length < 0:
-        raise ValueError(f"lengths_to_mask: `max_length` must be >= 0, got {max_length}")
     return _lengths_to_mask(lengths, max_length)
 
 
 def mask_to_lengths(mask: Tensor) -> Tensor:
-    """:func:`birnn_utils.mask_to_lengths` (Tensor-only already), scriptable.
+    """The Tensor-only form of :func:`birnn_utils.mask_to_lengths`, which takes a Tensor already.
+
+    Differences: none from Python; under TorchScript a mask that is not right-padded is not
+    detected.
 
     Args:
         mask: bool Tensor ``B x T``, right-padded.

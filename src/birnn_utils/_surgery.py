@@ -15,12 +15,18 @@ bidirectional module's ``h_n``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from ._checks import check_layer
+from ._layout import output_size
 
 __all__ = ["extract_forward_module", "extract_reverse_module", "make_bidirectional"]
 
@@ -44,9 +50,11 @@ def _check_rnn(rnn: object, where: str, name: str) -> nn.RNNBase:
 
 def _settings(rnn: nn.RNNBase) -> dict[str, Any]:
     """What makes two modules' weights interchangeable, in the order errors report it."""
-    weight = rnn.get_parameter("weight_ih_l0")
+    # The first Parameter, not `weight_ih_l0`: a parametrisation may compute that one.
+    weight = next(rnn.parameters())
     return {
-        "class": type(rnn),
+        # torch.nn.utils.parametrize swaps a parametrised module's class for a generated one.
+        "class": parametrize.type_before_parametrizations(rnn),
         "mode": rnn.mode,
         "num_layers": rnn.num_layers,
         "bidirectional": rnn.bidirectional,
@@ -95,15 +103,80 @@ def _build(template: nn.RNNBase, *, input_size: int, bidirectional: bool) -> nn.
     if template.mode == "LSTM":
         kwargs["proj_size"] = template.proj_size
     native = _NATIVE[template.mode]
-    if type(template) is not native:
-        try:
-            built = type(template)(**kwargs)
-        except TypeError:
-            pass
-        else:
-            if _settings(built) == expected:
-                return built
-    return native(**kwargs)
+    cls: type[nn.RNNBase] = expected["class"]
+    # The new module's random initialisation is overwritten: it must not advance the caller's RNG.
+    with _own_rng(expected["device"]):
+        if cls is not native:
+            try:
+                built = cls(**kwargs)
+            except Exception:  # any failure of a foreign constructor: fall back
+                pass
+            else:
+                if _settings(built) == expected:
+                    return built
+        return native(**kwargs)
+
+
+@contextmanager
+def _own_rng(device: torch.device) -> Iterator[None]:
+    """Restore the global RNG of the CPU (and of ``device``) on exit."""
+    accelerated = device.type not in ("cpu", "meta")
+    with torch.random.fork_rng(
+        devices=[device] if accelerated else [],
+        device_type=device.type if accelerated else "cuda",
+    ):
+        yield
+
+
+def _weight(source: nn.RNNBase, name: str, *, share: bool, where: str) -> Tensor:
+    """``source``'s weight ``name``: its Parameter, or the effective weight that is computed.
+
+    A weight under ``torch.nn.utils.parametrizations.weight_norm``/``spectral_norm`` (or their
+    old-style hooks) is computed from other Parameters.
+
+    Raises:
+        ValueError: for a computed weight with ``share``: there is no Parameter to share.
+    """
+    if isinstance(source._parameters.get(name), nn.Parameter):
+        return source.get_parameter(name)
+    parametrized = parametrize.is_parametrized(source, name)
+    if parametrized:
+        parametrizations = source.get_submodule(f"parametrizations.{name}")
+        computers: list[Any] = list(parametrizations.children())
+    else:
+        computers = [
+            hook
+            for hook in source._forward_pre_hooks.values()
+            if isinstance(hook, (WeightNorm, SpectralNorm)) and hook.name == name
+        ]
+    if not computers:
+        raise TypeError(
+            f"{where}: `rnn.{name}` must be a Parameter or computed by a parametrisation, got "
+            f"{type(getattr(source, name, None)).__name__}"
+        )
+    if share:
+        raise ValueError(
+            f"{where}: `share_parameters=True` needs Parameters to share, but `{name}` is "
+            f"computed by {', '.join(type(c).__name__ for c in computers)}; "
+            "share_parameters=False copies its effective weight"
+        )
+    if not parametrized:
+        hook = computers[0]
+        if isinstance(hook, SpectralNorm):
+            # Without a power-iteration step, which would update the hook's vectors in `source`.
+            return hook.compute_weight(source, do_power_iteration=False)
+        weight: Tensor = hook.compute_weight(source)
+        return weight
+    # Read in eval mode: spectral_norm's power iteration in training mode updates its buffers.
+    modules = list(parametrizations.modules())
+    training = [module.training for module in modules]
+    parametrizations.eval()
+    try:
+        weight = getattr(source, name)
+    finally:
+        for module, mode in zip(modules, training, strict=True):
+            module.training = mode
+    return weight
 
 
 def _transfer(
@@ -114,6 +187,7 @@ def _transfer(
     target_suffix: str,
     *,
     share: bool,
+    where: str,
 ) -> None:
     """Give ``target``'s layer-0 direction ``target_suffix`` the weights of ``source``'s."""
     bases = ["weight_ih", "weight_hh"]
@@ -122,7 +196,7 @@ def _transfer(
     if source.proj_size > 0:
         bases.append("weight_hr")
     for base in bases:
-        param = source.get_parameter(f"{base}_l{layer}{suffix}")
+        param = _weight(source, f"{base}_l{layer}{suffix}", share=share, where=where)
         name = f"{base}_l0{target_suffix}"
         if share:
             # RNNBase.__setattr__ also updates the module's `_flat_weights`.
@@ -149,12 +223,12 @@ def _extract(
         raise TypeError(
             f"{where}: `share_parameters` must be a bool, got {type(share_parameters).__name__}"
         )
-    h_out = module.proj_size or module.hidden_size
+    h_out = output_size(module)
     directions = 2 if module.bidirectional else 1
     input_size = module.input_size if layer == 0 else directions * h_out
     extracted = _build(module, input_size=input_size, bidirectional=False)
     suffix = "_reverse" if reverse else ""
-    _transfer(module, layer, suffix, extracted, "", share=share_parameters)
+    _transfer(module, layer, suffix, extracted, "", share=share_parameters, where=where)
     if not share_parameters:
         extracted.flatten_parameters()
     return extracted
@@ -171,10 +245,15 @@ def extract_forward_module(
 
     The new module is built as ``type(rnn)`` when that class accepts ``nn.RNN``/``nn.GRU``/
     ``nn.LSTM``'s keyword arguments and honours them (a subclass that adds methods or passes its
-    arguments through), and as the native class of ``rnn.mode`` otherwise; only the recurrent
-    weights come from ``rnn``. Its ``dropout`` is 0: torch applies dropout between stacked layers
-    only, so to mimic ``rnn`` in training, drop out each layer's output but the top one yourself.
-    It is a fresh module, in training mode.
+    arguments through), and as the native class of ``rnn.mode`` otherwise (its constructor
+    raised, or ignored an argument); only the recurrent weights come from ``rnn``, and the global
+    random number generators are left as they were. A weight under a parametrisation
+    (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``, or their old-style
+    hooks ``torch.nn.utils.weight_norm``, ``spectral_norm``) is copied as the effective weight it
+    computes, as in eval mode (no power-iteration step), into a plain Parameter of a plain
+    module. Its ``dropout`` is 0: torch applies dropout
+    between stacked layers only, so to mimic ``rnn`` in training, drop out each layer's output but
+    the top one yourself. It is a fresh module, in training mode.
 
     With ``share_parameters=True`` the new module holds the very Parameter objects of ``rnn``:
     an optimizer step on either changes both, and gradients from both add up. On CUDA with cuDNN
@@ -204,6 +283,8 @@ def extract_forward_module(
     Raises:
         TypeError: if ``rnn`` is not an ``nn.RNNBase``, ``layer`` not an int, or
             ``share_parameters`` not a bool.
+        ValueError: with ``share_parameters=True``, if a weight is computed by a
+            parametrisation (there is no Parameter to share).
         IndexError: if ``layer`` is out of range.
 
     Example:
@@ -256,7 +337,8 @@ def extract_reverse_module(
     Raises:
         TypeError: if ``rnn`` is not an ``nn.RNNBase``, ``layer`` not an int, or
             ``share_parameters`` not a bool.
-        ValueError: if ``rnn`` is not bidirectional.
+        ValueError: if ``rnn`` is not bidirectional, or, with ``share_parameters=True``, a
+            weight is computed by a parametrisation.
         IndexError: if ``layer`` is out of range.
 
     Example:
@@ -334,7 +416,7 @@ def make_bidirectional(forward: nn.RNNBase, reverse: nn.RNNBase) -> nn.RNNBase:
                 f"{_show(value)} and {_show(reverse_settings[field])}"
             )
     bidirectional = _build(forward, input_size=forward.input_size, bidirectional=True)
-    _transfer(forward, 0, "", bidirectional, "", share=False)
-    _transfer(reverse, 0, "", bidirectional, "_reverse", share=False)
+    _transfer(forward, 0, "", bidirectional, "", share=False, where=where)
+    _transfer(reverse, 0, "", bidirectional, "_reverse", share=False, where=where)
     bidirectional.flatten_parameters()
     return bidirectional

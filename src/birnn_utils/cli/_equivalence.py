@@ -13,10 +13,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from .._layout import final_outputs, final_states, merge_directions
+from .._reverse import reverse_sequences
+from .._surgery import extract_forward_module, extract_reverse_module
 from ._demo import quiet_projection_notice
-from ._layout import final_outputs, final_states, merge_directions
-from ._modules import extract_forward_module, extract_reverse_module
-from ._reverse import reverse_sequences
 
 __all__ = ["CheckResult", "available_devices", "run_checks"]
 
@@ -54,7 +54,7 @@ def available_devices() -> list[str]:
         Device names usable with ``torch.device``.
 
     Example:
-        >>> from birnn_utils._equivalence import available_devices
+        >>> from birnn_utils.cli._equivalence import available_devices
         >>> available_devices()[0]
         'cpu'
     """
@@ -127,7 +127,7 @@ def run_checks(devices: list[str] | None = None, *, seed: int = 0) -> list[Check
         One :class:`CheckResult` per compared quantity, mode and device.
 
     Example:
-        >>> from birnn_utils._equivalence import run_checks
+        >>> from birnn_utils.cli._equivalence import run_checks
         >>> results = run_checks(["cpu"])
         >>> all(result.passed for result in results), len(results)
         (True, 17)

@@ -7,6 +7,7 @@ assigned by hand, and a per-row loop that reverses sequences within their length
 
 from __future__ import annotations
 
+import io
 import warnings
 from functools import partial
 from typing import Any
@@ -21,15 +22,10 @@ from torch.testing import assert_close
 
 from birnn_utils import extract_forward_module, extract_reverse_module, make_bidirectional
 
+from .reference import KINDS, KINDS_AND_LAYERS, flip_rows, make_rnn, unidirectional_copy
+
 INPUT, HIDDEN, PROJ = 3, 4, 2
 STEPS, BATCH = 5, 4
-KINDS: dict[str, Any] = {
-    "gru": nn.GRU,
-    "lstm": nn.LSTM,
-    "lstm_proj": partial(nn.LSTM, proj_size=PROJ),
-    "rnn_tanh": partial(nn.RNN, nonlinearity="tanh"),
-    "rnn_relu": partial(nn.RNN, nonlinearity="relu"),
-}
 # (lengths, enforce_sorted); None: full-length padded batches, run without packing.
 BATCHES = {
     "padded": (None, False),
@@ -54,15 +50,17 @@ def make(
     dtype: torch.dtype = torch.float64,
     **kwargs: Any,
 ) -> nn.RNNBase:
-    module: nn.RNNBase = KINDS[kind](
+    # Unseeded: modules made one after the other hold different weights.
+    return make_rnn(
+        kind,
         input_size=input_size,
         hidden_size=HIDDEN,
         num_layers=num_layers,
         bidirectional=bidirectional,
         dtype=dtype,
+        seed=None,
         **kwargs,
     )
-    return module
 
 
 def h_out(kind: str) -> int:
@@ -72,17 +70,6 @@ def h_out(kind: str) -> int:
 def inputs(batch_first: bool, steps: int = STEPS, batch: int = BATCH, size: int = INPUT) -> Tensor:
     shape = (batch, steps, size) if batch_first else (steps, batch, size)
     return torch.randn(shape, dtype=torch.float64)
-
-
-def flip_within_lengths(x: Tensor, lengths: list[int], batch_first: bool) -> Tensor:
-    """Reference: reverse the first ``lengths[b]`` steps of each sequence, keep the padding."""
-    out = x.clone()
-    for b, n in enumerate(lengths):
-        if batch_first:
-            out[b, :n] = x[b, :n].flip(0)
-        else:
-            out[:n, b] = x[:n, b].flip(0)
-    return out
 
 
 def states(state: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
@@ -139,9 +126,7 @@ def assert_unchanged(before: list[Any], *modules: nn.Module) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_hand_assignment_matches_extract_reverse_module(kind: str, bias: bool) -> None:
     bi = make(kind, bias=bias)
-    by_hand = make(kind, bias=bias, bidirectional=False)
-    for name, _ in list(by_hand.named_parameters()):
-        setattr(by_hand, name, getattr(bi, f"{name}_reverse"))
+    by_hand = unidirectional_copy(bi, 0, "_reverse")
     x = inputs(batch_first=False)
     expected_output, expected_state = run(by_hand, x.flip(0))
 
@@ -162,8 +147,7 @@ def test_hand_assignment_matches_extract_reverse_module(kind: str, bias: bool) -
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
-@pytest.mark.parametrize("kind", KINDS)
+@KINDS_AND_LAYERS
 def test_bidirectional_stack_rebuilt_from_extracted_modules(
     kind: str, num_layers: int, bias: bool, batch_first: bool, batch: str
 ) -> None:
@@ -178,9 +162,9 @@ def test_bidirectional_stack_rebuilt_from_extracted_modules(
         forward = extract_forward_module(rnn, layer=layer)
         reverse = extract_reverse_module(rnn, layer=layer)
         forward_output, forward_state = run(forward, layer_input, lengths, enforce_sorted)
-        reversed_input = flip_within_lengths(layer_input, full, batch_first)
+        reversed_input = flip_rows(layer_input, full, batch_first)
         reverse_output, reverse_state = run(reverse, reversed_input, lengths, enforce_sorted)
-        backward_output = flip_within_lengths(reverse_output, full, batch_first)
+        backward_output = flip_rows(reverse_output, full, batch_first)
         layer_input = torch.cat([forward_output, backward_output], dim=-1)
         rows += [forward_state, reverse_state]
 
@@ -227,10 +211,8 @@ def test_make_bidirectional_runs_both_modules_in_one_call(
     output, state = run(make_bidirectional(forward, reverse), x, lengths)
 
     forward_output, forward_state = run(forward, x, lengths)
-    reverse_output, reverse_state = run(
-        reverse, flip_within_lengths(x, lengths, batch_first), lengths
-    )
-    backward_output = flip_within_lengths(reverse_output, lengths, batch_first)
+    reverse_output, reverse_state = run(reverse, flip_rows(x, lengths, batch_first), lengths)
+    backward_output = flip_rows(reverse_output, lengths, batch_first)
     assert_close(output, torch.cat([forward_output, backward_output], dim=-1))
     for got, f, r in zip(state, forward_state, reverse_state, strict=True):
         assert_close(got, torch.cat([f, r]))
@@ -303,7 +285,7 @@ def assert_like(module: nn.RNNBase, reference: nn.RNNBase) -> None:
 def test_modules_have_the_settings_of_native_modules(
     kind: str, bias: bool, batch_first: bool, dtype: torch.dtype
 ) -> None:
-    common = {"bias": bias, "batch_first": batch_first, "dtype": dtype}
+    common: dict[str, Any] = {"bias": bias, "batch_first": batch_first, "dtype": dtype}
     rnn = make(kind, num_layers=3, dropout=0.5, **common)
     for layer, input_size in [(0, INPUT), (1, 2 * h_out(kind)), (-1, 2 * h_out(kind))]:
         reference = make(kind, input_size=input_size, bidirectional=False, **common)
@@ -398,9 +380,9 @@ def test_shared_modules_hold_and_compute_with_the_source_parameters(
 
     # Gradients reach the source's Parameters, and only the extracted direction's.
     copy = extract(rnn, layer=1)
-    sum(s.sum() for s in (output, *state)).backward()
+    torch.autograd.backward([s.sum() for s in (output, *state)])
     copy_output, copy_state = run(copy, x)
-    sum(s.sum() for s in (copy_output, *copy_state)).backward()
+    torch.autograd.backward([s.sum() for s in (copy_output, *copy_state)])
     for name in names:
         exact(rnn.get_parameter(in_rnn[name]).grad, copy.get_parameter(name).grad)
     assert {n for n, p in rnn.named_parameters() if p.grad is not None} == set(in_rnn.values())
@@ -417,7 +399,7 @@ def test_no_warning_on_cpu(kind: str, share: bool) -> None:
         reverse = extract_reverse_module(rnn, layer=1, share_parameters=share)
         for module in (forward, reverse, make_bidirectional(forward, reverse)):
             output, state = run(module, x, [5, 1, 3, 2])
-            sum(s.sum() for s in (output, *state)).backward()
+            torch.autograd.backward([s.sum() for s in (output, *state)])
     assert [str(w.message) for w in caught if ONEDNN not in str(w.message)] == []
     assert forward.dropout == reverse.dropout == 0.0
 
@@ -484,6 +466,15 @@ class AlwaysBidirectionalRNN(nn.RNN):
         super().__init__(*args, **kwargs)
 
 
+class NoDropoutGRU(nn.GRU):
+    """Refuses any `dropout` argument with a ValueError: extracted modules are native nn.GRUs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "dropout" in kwargs:
+            raise ValueError("NoDropoutGRU takes no dropout")
+        super().__init__(*args, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("rnn", "expected_class"),
     [
@@ -493,8 +484,10 @@ class AlwaysBidirectionalRNN(nn.RNN):
         ),
         (SquareLSTM(INPUT), nn.LSTM),
         (AlwaysBidirectionalRNN(INPUT, HIDDEN, 2, "relu", dtype=torch.float64), nn.RNN),
+        # #13 defect 8: only a TypeError from the constructor used to fall back.
+        (NoDropoutGRU(INPUT, HIDDEN, 2, bidirectional=True, dtype=torch.float64), nn.GRU),
     ],
-    ids=["passes-arguments", "own-arguments", "ignores-arguments"],
+    ids=["passes-arguments", "own-arguments", "ignores-arguments", "raises-value-error"],
 )
 def test_subclasses(rnn: nn.RNNBase, expected_class: type[nn.RNNBase]) -> None:
     x = torch.randn(STEPS, 2, INPUT, dtype=torch.float64)
@@ -513,6 +506,148 @@ def test_subclasses(rnn: nn.RNNBase, expected_class: type[nn.RNNBase]) -> None:
     for got, want, f, r in zip(layer_state, state, forward_state, reverse_state, strict=True):
         assert_close(got, want[:2])
         assert_close(got, torch.cat([f, r]))
+
+
+# Parametrised weights (#13 defects 5, 6) ------------------------------------------------------
+
+
+def new_weight_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.parametrizations.weight_norm(rnn, name)
+
+
+def new_spectral_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.parametrizations.spectral_norm(rnn, name)
+
+
+def old_weight_norm(rnn: nn.RNNBase, name: str) -> None:
+    with warnings.catch_warnings():
+        # torch deprecates the hook-based form (a FutureWarning) in favour of parametrizations.
+        warnings.simplefilter("ignore", FutureWarning)
+        nn.utils.weight_norm(rnn, name)
+
+
+def old_spectral_norm(rnn: nn.RNNBase, name: str) -> None:
+    nn.utils.spectral_norm(rnn, name)
+
+
+PARAMETRISATIONS = {
+    "parametrizations.weight_norm": (new_weight_norm, "_WeightNorm"),
+    "parametrizations.spectral_norm": (new_spectral_norm, "_SpectralNorm"),
+    "old-style weight_norm": (old_weight_norm, "WeightNorm"),
+    "old-style spectral_norm": (old_spectral_norm, "SpectralNorm"),
+}
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+@pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
+def test_extraction_uses_the_effective_weight_of_a_parametrised_direction(
+    kind: str, parametrisation: str
+) -> None:
+    rnn = make(kind, num_layers=2)
+    parametrise, _ = PARAMETRISATIONS[parametrisation]
+    parametrise(rnn, "weight_hh_l1_reverse")
+    before = {name: tensor.clone() for name, tensor in rnn.state_dict().items()}
+    reverse = extract_reverse_module(rnn, layer=1)
+    forward = extract_forward_module(rnn, layer=1)
+    # Reading spectral_norm's weight in training mode would have run a power-iteration step.
+    after = rnn.state_dict()
+    assert before.keys() == after.keys()
+    for name, tensor in before.items():
+        exact(after[name], tensor, msg=name)
+    assert type(reverse) is type(forward) is type(make(kind))
+    rnn.eval()  # spectral_norm computes the same weight at every call only in eval mode
+    x = inputs(False)
+    output, state = run(rnn, x)
+    layer_input = run(
+        make_bidirectional(extract_forward_module(rnn), extract_reverse_module(rnn)), x
+    )[0]
+    reverse_output, reverse_state = run(reverse, layer_input.flip(0))
+    assert_close(reverse_output.flip(0), output[..., h_out(kind) :])
+    forward_output, _ = run(forward, layer_input)
+    assert_close(forward_output, output[..., : h_out(kind)])
+    for mine, native in zip(reverse_state, state, strict=True):
+        assert_close(mine[0], native[3])
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+def test_make_bidirectional_of_parametrised_modules(parametrisation: str) -> None:
+    forward, reverse = (
+        make("lstm_proj", bidirectional=False),
+        make("lstm_proj", bidirectional=False),
+    )
+    parametrise, _ = PARAMETRISATIONS[parametrisation]
+    parametrise(forward, "weight_hr_l0")
+    parametrise(reverse, "weight_ih_l0")
+    both = make_bidirectional(forward, reverse)
+    assert type(both) is nn.LSTM
+    forward.eval()  # spectral_norm: the weight make_bidirectional read
+    reverse.eval()
+    x = inputs(False)
+    output, _ = run(both, x)
+    assert_close(output[..., :PROJ], run(forward, x)[0])
+    assert_close(output[..., PROJ:], run(reverse, x.flip(0))[0].flip(0))
+
+
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+def test_parametrised_weights_cannot_be_shared(parametrisation: str) -> None:
+    rnn = make("gru")
+    parametrise, kind = PARAMETRISATIONS[parametrisation]
+    parametrise(rnn, "weight_ih_l0")
+    with pytest.raises(
+        ValueError,
+        match=rf"extract_forward_module: `share_parameters=True` needs Parameters to share, but "
+        rf"`weight_ih_l0` is computed by {kind}; share_parameters=False copies",
+    ):
+        extract_forward_module(rnn, share_parameters=True)
+    # The other direction's Parameters are still shared.
+    assert (
+        extract_reverse_module(rnn, share_parameters=True).weight_ih_l0 is rnn.weight_ih_l0_reverse
+    )
+
+
+def test_a_weight_that_is_neither_a_parameter_nor_computed_is_named() -> None:
+    rnn = make("gru")
+    weight = rnn.get_parameter("weight_hh_l0").detach()
+    del rnn.weight_hh_l0
+    rnn.weight_hh_l0 = weight  # a plain Tensor attribute
+    with pytest.raises(
+        TypeError,
+        match=r"extract_forward_module: `rnn.weight_hh_l0` must be a Parameter or computed by a "
+        r"parametrisation, got Tensor",
+    ):
+        extract_forward_module(rnn)
+
+
+def test_modules_extracted_next_to_a_parametrised_direction_are_plain_and_save() -> None:
+    rnn = make("gru")
+    new_weight_norm(rnn, "weight_ih_l0")
+    assert type(rnn).__name__ == "ParametrizedGRU"
+    for module in (
+        extract_reverse_module(rnn),
+        extract_forward_module(rnn),
+        make_bidirectional(extract_forward_module(rnn), extract_reverse_module(rnn)),
+    ):
+        assert type(module) is nn.GRU
+        buffer = io.BytesIO()
+        torch.save(module, buffer)  # torch refuses to pickle a Parametrized* class
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        exact(loaded.weight_hh_l0, module.weight_hh_l0)
+
+
+# The global RNG (#13 defect 9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_surgery_leaves_the_global_rng_alone(kind: str) -> None:
+    rnn = make(kind, num_layers=2)
+    subclass = NoDropoutGRU(INPUT, HIDDEN, bidirectional=True)  # built by the fallback
+    state = torch.random.get_rng_state()
+    forward = extract_forward_module(rnn, layer=1)
+    reverse = extract_reverse_module(rnn, layer=1, share_parameters=True)
+    make_bidirectional(forward, reverse)
+    extract_forward_module(subclass)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 # Errors -----------------------------------------------------------------------------------------
@@ -576,7 +711,7 @@ def test_make_bidirectional_rejects_modules_that_are_not_rnns() -> None:
         match=r"^make_bidirectional: `reverse` must be an nn\.RNN, nn\.GRU or nn\.LSTM "
         r"\(an nn\.RNNBase\), got GRUCell$",
     ):
-        make_bidirectional(nn.GRU(3, 4), nn.GRUCell(3, 4))
+        make_bidirectional(nn.GRU(3, 4), nn.GRUCell(3, 4))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -1,35 +1,23 @@
-"""The ``birnn-utils`` command (also ``python -m birnn_utils``).
+"""The ``birnn-utils`` command: argument parsing and the sub-commands.
 
-Sub-commands: ``demo`` (the default) reproduces the classic experiment and checks it; ``explain``
-prints what is where for given RNN settings; ``check`` runs the equivalence checks on each
-available device.
+``demo`` (the default) reproduces the classic experiment and checks it; ``explain`` prints what is
+where for given RNN settings; ``check`` runs the equivalence checks on each available device.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from .._explain import explain_layout
 from ._demo import format_comparison, format_notebook, run_lstm, run_notebook, run_padded_batch
 from ._equivalence import available_devices, run_checks
-from ._explain import explain_layout, format_layout
+from ._format import format_layout
 
 __all__ = ["main"]
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,11 +40,13 @@ def _parser() -> argparse.ArgumentParser:
         "each layer's reverse module.",
     )
     explain.add_argument("--mode", required=True, choices=["RNN", "GRU", "LSTM"])
-    explain.add_argument("--input-size", required=True, type=_int_at_least(1))
-    explain.add_argument("--hidden-size", required=True, type=_int_at_least(1))
-    explain.add_argument("--num-layers", default=1, type=_int_at_least(1))
-    explain.add_argument("--proj-size", default=0, type=_int_at_least(0), help="LSTM only")
-    explain.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"])
+    explain.add_argument("--input-size", required=True, type=int)
+    explain.add_argument("--hidden-size", required=True, type=int)
+    explain.add_argument("--num-layers", default=1, type=int)
+    explain.add_argument("--proj-size", default=0, type=int, help="LSTM only")
+    explain.add_argument(
+        "--nonlinearity", default="tanh", choices=["tanh", "relu"], help="RNN only"
+    )
     explain.add_argument("--batch-first", action="store_true")
     explain.add_argument("--json", action="store_true", help="print JSON")
     check = commands.add_parser(
@@ -148,19 +138,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name; ``None`` reads ``sys.argv[1:]``.
 
     Returns:
-        The exit code: 0 on success, 1 if a check failed, 2 for bad arguments.
+        The exit code: 0 on success, 1 if a check failed, 2 for bad arguments, 141 (as a process
+        killed by SIGPIPE) when the reader of the output closed it early (``| head``).
     """
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
         return int(stop.code or 0)
-    if args.command == "explain":
-        return _explain(args)
-    if args.command == "check":
-        return _check(args)
-    return _demo()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        if args.command == "explain":
+            return _explain(args)
+        if args.command == "check":
+            return _check(args)
+        return _demo()
+    except BrokenPipeError:
+        # Python's recommended handling: later writes (and the flush at exit) go nowhere, so
+        # that no second BrokenPipeError is printed at interpreter shutdown.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -11,10 +11,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._layout import final_states, split_directions
-from ._lengths import lengths_to_mask
-from ._modules import extract_reverse_module
-from ._reverse import reverse_sequences
+from .._layout import final_states, split_directions
+from .._lengths import lengths_to_mask
+from .._reverse import reverse_sequences
+from .._surgery import extract_reverse_module
 
 __all__ = [
     "Comparison",
@@ -83,7 +83,7 @@ def run_notebook(seed: int = 0) -> NotebookResult:
         The compared values, see :class:`NotebookResult`.
 
     Example:
-        >>> from birnn_utils._demo import run_notebook
+        >>> from birnn_utils.cli._demo import run_notebook
         >>> run_notebook().holds
         True
     """
@@ -193,7 +193,7 @@ def run_lstm(seed: int = 0) -> list[Comparison]:
         Three comparisons: the backward half of the output, ``h_n[1]`` and ``c_n[1]``.
 
     Example:
-        >>> from birnn_utils._demo import run_lstm
+        >>> from birnn_utils.cli._demo import run_lstm
         >>> all(c.holds for c in run_lstm())
         True
     """
@@ -234,7 +234,7 @@ def run_padded_batch(seed: int = 0) -> tuple[list[Comparison], float]:
         of the naive whole-tensor flip at valid steps, for contrast.
 
     Example:
-        >>> from birnn_utils._demo import run_padded_batch
+        >>> from birnn_utils.cli._demo import run_padded_batch
         >>> comparisons, naive_error = run_padded_batch()
         >>> all(c.holds for c in comparisons), naive_error > 1e-3
         (True, True)
