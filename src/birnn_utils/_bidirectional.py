@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_padded
-from ._layout import _MERGE_MODES, Directions, MergeMode, _merge_directions
+from ._layout import Directions, MergeMode, _merge_directions, check_mode
 from ._lengths import (
     LengthsLike,
     PaddingSide,
@@ -27,19 +27,7 @@ from ._reverse import _reverse_packed, _reverse_padded, _reverse_varlen
 from ._tree import tree_map
 from ._varlen import varlen_tokens
 
-__all__ = ["Bidirectional", "check_merge"]
-
-
-def check_merge(merge: object, where: str, *, allow_none: bool) -> None:
-    """Raise unless ``merge`` is a mode of :func:`~birnn_utils.merge_directions` (or None).
-
-    Raises:
-        ValueError: naming ``where`` and the modes.
-    """
-    if (merge is None and allow_none) or (isinstance(merge, str) and merge in _MERGE_MODES):
-        return
-    options = ", ".join(map(repr, _MERGE_MODES)) + (" or None" if allow_none else "")
-    raise ValueError(f"{where}: `merge` must be one of {options}, got {merge!r}")
+__all__ = ["Bidirectional"]
 
 
 def _check_module(module: object, name: str) -> None:
@@ -273,7 +261,7 @@ class Bidirectional(nn.Module):
         if backward is None:
             backward = _fresh_copy(forward)
         _check_module(backward, "backward")
-        check_merge(merge, "Bidirectional", allow_none=True)
+        check_mode(merge, "Bidirectional", "merge", allow_none=True)
         if not isinstance(batch_directions, bool):
             raise TypeError(
                 "Bidirectional: `batch_directions` must be a bool, got "

@@ -7,13 +7,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._bidirectional import Bidirectional, check_merge
+from ._bidirectional import Bidirectional
 from ._checks import check_padded, value_checks
 from ._layout import (
     Directions,
     MergeMode,
     State,
     bridge_states,
+    check_mode,
     final_outputs,
     flatten_states,
     merge_directions,
@@ -215,7 +216,7 @@ class BiRNNEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_rnn(rnn)
-        check_merge(merge, "BiRNNEncoder", allow_none=False)
+        check_mode(merge, "BiRNNEncoder", "merge")
         self.rnn = rnn
         self.merge = merge
         self.padding_side = check_padding_side(padding_side, "BiRNNEncoder")
