@@ -325,7 +325,7 @@ class Bidirectional(nn.Module):
 
         Example:
             >>> import torch
-            >>> from birnn_utils import Bidirectional, move_padding
+            >>> from birnn_utils import Bidirectional
             >>> bi = Bidirectional(torch.nn.GRU(3, 4, batch_first=True))
             >>> x = torch.tensor([[[0.0] * 3, [1, 2, 3]]])  # B=1, T=2, left-padded: length 1
             >>> output, states = bi(x, lengths=[1], padding_side="left")

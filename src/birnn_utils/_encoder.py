@@ -38,8 +38,8 @@ class EncoderOutput(NamedTuple):
             ``... x 2 x H_out``).
         final: ``Directions(forward, backward)``, each ``B x H_out``: the top layer's final
             states, the forward one at each sequence's last valid step and the backward one at
-            ``t = 0``; zeros for a sequence of length 0. ``torch.cat(final, -1)`` is the usual
-            classifier feature.
+            its first (``t = 0`` when right-padded); zeros for a sequence of length 0.
+            ``torch.cat(final, -1)`` is the usual classifier feature.
         states: the module's own final state, ``h_n`` or ``(h_n, c_n)`` (for a
             :class:`~birnn_utils.Bidirectional`, its ``Directions`` of states).
         lengths: int64 ``(B,)`` on the input's device.
