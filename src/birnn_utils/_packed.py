@@ -1,4 +1,4 @@
-"""Running a recurrent module over right-padded sequences through a PackedSequence."""
+"""Running a recurrent module over padded sequences (right or left) through a PackedSequence."""
 
 from __future__ import annotations
 
