@@ -42,8 +42,10 @@ def state_parts(state: Any) -> list[Tensor]:
 
 
 def reference(native: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) -> list[Tensor]:
-    """pack (enforce_sorted=False) -> native module -> pad, on the rows of positive length; rows
-    of length 0 get zero outputs and keep their hx."""
+    """Pack (enforce_sorted=False), run the native module, pad: on the rows of positive length.
+
+    Rows of length 0 get zero outputs and keep their hx.
+    """
     batch_dim = 0 if native.batch_first else 1
     steps = x.shape[1 - batch_dim]
     rows = [b for b, n in enumerate(lengths) if n > 0]

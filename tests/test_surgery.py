@@ -1,5 +1,6 @@
-"""Module surgery against native modules: extract_forward_module, extract_reverse_module and
-make_bidirectional.
+"""Module surgery against native modules.
+
+Covers extract_forward_module, extract_reverse_module and make_bidirectional.
 
 References are the native bidirectional modules themselves, modules whose Parameters are
 assigned by hand, and a per-row loop that reverses sequences within their lengths.

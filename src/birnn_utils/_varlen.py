@@ -92,8 +92,9 @@ def lengths_to_cu_seqlens(lengths: LengthsLike) -> Tensor:
 
 
 def cu_seqlens_to_lengths(cu_seqlens: Tensor) -> Tensor:
-    """The lengths of the sequences that ``cu_seqlens`` delimits, the inverse of
-    :func:`lengths_to_cu_seqlens`.
+    """The lengths of the sequences that ``cu_seqlens`` delimits.
+
+    The inverse of :func:`lengths_to_cu_seqlens`.
 
     Args:
         cu_seqlens: 1-D integer Tensor ``(B + 1,)`` of offsets: 0, then non-decreasing.
