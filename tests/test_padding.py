@@ -61,7 +61,7 @@ def cases(draw: st.DrawFn) -> tuple[Tensor, list[int], bool]:
 @given(case=cases(), kind=st.sampled_from(["list", "tuple", "numpy", "tensor"]))
 def test_move_padding_matches_per_row_reference_and_inverts(
     device: torch.device, case: tuple[Tensor, list[int], bool], kind: str
-):
+) -> None:
     x, lengths, batch_first = case
     x = x.to(device)
     before = x.clone()
@@ -82,7 +82,7 @@ def test_move_padding_matches_per_row_reference_and_inverts(
 
 @settings(max_examples=40, deadline=None)
 @given(case=cases())
-def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]):
+def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]) -> None:
     x, lengths, _ = case
     steps = x.shape[0] if not case[2] else x.shape[1]
     left_mask = lengths_to_mask(lengths, steps, padding_side="left")
@@ -99,7 +99,7 @@ def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]):
     )
 
 
-def test_zero_steps_and_zero_lengths():
+def test_zero_steps_and_zero_lengths() -> None:
     x = torch.zeros(0, 3, 2)
     out = move_padding(x, [0, 0, 0])
     assert out.shape == x.shape
@@ -108,7 +108,7 @@ def test_zero_steps_and_zero_lengths():
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_move_padding_gradcheck(batch_first: bool):
+def test_move_padding_gradcheck(batch_first: bool) -> None:
     shape = (3, 4, 2) if batch_first else (4, 3, 2)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([3, 0, 4])
@@ -118,7 +118,7 @@ def test_move_padding_gradcheck(batch_first: bool):
         )
 
 
-def test_right_padded_code_runs_on_left_padded_input():
+def test_right_padded_code_runs_on_left_padded_input() -> None:
     """The wiring padding_side="left" uses: move right, run an RNN packed, move outputs back."""
     torch.manual_seed(0)
     gru = torch.nn.GRU(3, 4, bidirectional=True, dtype=torch.float64)
@@ -192,19 +192,19 @@ BAD = {
 )
 def test_move_padding_rejects_bad_input(
     x: Any, lengths: Any, kwargs: dict[str, Any], error: type[Exception], message: str
-):
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         move_padding(x, lengths, **kwargs)
 
 
-def test_value_checks_off_skips_the_range_check_only():
+def test_value_checks_off_skips_the_range_check_only() -> None:
     with value_checks(False):
         move_padding(torch.ones(3, 2), [0, 3])
         with pytest.raises(ValueError, match="one entry per sequence"):
             move_padding(torch.ones(3, 2), [0])
 
 
-def test_padding_side_is_validated_and_left_masks_are_checked():
+def test_padding_side_is_validated_and_left_masks_are_checked() -> None:
     with pytest.raises(
         ValueError,
         match=re.escape("lengths_to_mask: `padding_side` must be 'left' or 'right', got 'up'"),
@@ -237,7 +237,9 @@ def test_padding_side_is_validated_and_left_masks_are_checked():
     assert torch.equal(left, before)
 
 
-def test_compiles_to_one_graph_for_every_shape(placement: tuple[torch.device, torch.device]):
+def test_compiles_to_one_graph_for_every_shape(
+    placement: tuple[torch.device, torch.device],
+) -> None:
     """As tests/test_compile.py does for the other tensor functions: one graph, dynamic T, B."""
     data, lengths_device = placement
 
