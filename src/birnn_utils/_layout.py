@@ -10,11 +10,11 @@ direction's final state is its output at ``t = 0``, not at the last step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeAlias, Union, cast, overload
+from typing import Any, Generic, Literal, Protocol, TypeAlias, Union, cast, overload
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 # typing's NamedTuple cannot be Generic before Python 3.11; torch depends on typing_extensions.
@@ -63,7 +63,17 @@ def _modes(where: str) -> list[str]:
 _MERGE_MODES: tuple[str, ...] = tuple(_modes("merge_directions"))
 
 
-def output_size(rnn: nn.RNNBase) -> int:
+class _RNNSizes(Protocol):
+    """The widths of a ``torch.nn.RNNBase`` or a ``birnn_utils.nn`` module."""
+
+    @property
+    def hidden_size(self) -> int: ...
+
+    @property
+    def proj_size(self) -> int: ...
+
+
+def output_size(rnn: _RNNSizes) -> int:
     """``H_out``, each direction's output and ``h_n`` width: ``proj_size`` or ``hidden_size``.
 
     Example:
