@@ -19,6 +19,7 @@ from torch import Tensor
 __all__ = [
     "check_layer",
     "check_padded",
+    "check_time_and_batch",
     "format_shape",
     "jit_tracing",
     "value_checks",
@@ -149,4 +150,24 @@ def check_padded(input: object, batch_first: bool, where: str, name: str = "inpu
         raise ValueError(
             f"{where}: `{name}` must be 3-D ({layout}, batch_first={batch_first}), "
             f"got shape {format_shape(input)}"
+        )
+
+
+def check_time_and_batch(x: Tensor, batch_first: bool, where: str, name: str) -> None:
+    """Check that the Tensor ``x`` has a time and a batch dimension, ``T x B x *`` (``B x T x *``).
+
+    Args:
+        x: the user's Tensor.
+        batch_first: the layout the function expects.
+        where: the public function's name, for error messages.
+        name: the argument's name, for error messages.
+
+    Raises:
+        ValueError: if ``x`` has fewer than 2 dimensions.
+    """
+    if x.dim() < 2:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"{where}: `{name}` must have at least 2 dimensions ({layout}), "
+            f"got shape {format_shape(x)}"
         )

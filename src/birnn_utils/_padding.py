@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import format_shape
+from ._checks import check_time_and_batch
 from ._lengths import LengthsLike, PaddingSide, as_lengths, check_padding_side
+from ._reverse import gather_steps
 
 __all__ = ["move_padding"]
 
@@ -21,17 +22,14 @@ __all__ = ["move_padding"]
 def _move_padding(x: Tensor, lengths: Tensor, to: str, batch_first: bool) -> Tensor:
     """The gather of :func:`move_padding` for checked int64 ``lengths`` on ``x``'s device."""
     time_dim = 1 if batch_first else 0
-    steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
+    steps = x.shape[time_dim]
     if steps == 0:
         return x.clone()
     # Step t of the result reads step (t + shift) mod T: a roll of each row by its own amount,
     # which carries the padding along, so that moving to one side and back is the identity.
     shift = steps - lengths if to == "right" else lengths
     time = torch.arange(steps, device=x.device).unsqueeze(1)
-    source = (time + shift) % steps
-    rows = torch.arange(batch, device=x.device)
-    flat = (source + rows * steps).t() if batch_first else source * batch + rows
-    return x.flatten(0, 1).index_select(0, flat.reshape(-1)).view(x.shape)
+    return gather_steps(x, (time + shift) % steps, batch_first)
 
 
 def move_padding(
@@ -83,12 +81,7 @@ def move_padding(
     if not isinstance(x, Tensor):
         raise TypeError(f"move_padding: `x` must be a Tensor, got {type(x).__name__}")
     side = check_padding_side(to, "move_padding", "to")
-    if x.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"move_padding: `x` must have at least 2 dimensions ({layout}), "
-            f"got shape {format_shape(x)}"
-        )
+    check_time_and_batch(x, batch_first, "move_padding", "x")
     time_dim = 1 if batch_first else 0
     lens = as_lengths(
         lengths,

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import format_shape
+from ._checks import check_time_and_batch, format_shape
 from ._lengths import LengthsLike, check_cu_seqlens, check_lengths, lengths_tensor, packed_steps
 
 __all__ = [
@@ -149,11 +149,7 @@ def padded_to_varlen(
     where = "padded_to_varlen"
     if not isinstance(x, Tensor):
         raise TypeError(f"{where}: `x` must be a Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"{where}: `x` must have at least 2 dimensions ({layout}), got shape {format_shape(x)}"
-        )
+    check_time_and_batch(x, batch_first, where, "x")
     time_dim = 1 if batch_first else 0
     steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
     lens = check_lengths(lengths_tensor(lengths, where), batch, steps, None, where)
