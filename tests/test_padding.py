@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -16,6 +15,9 @@ from torch._dynamo.testing import CompileCounterWithBackend
 from birnn_utils import lengths_to_mask, mask_to_lengths, move_padding, value_checks
 
 from .portable_cases import SHAPES, lengths_for
+from .reference import LENGTH_KINDS, distinct_values, lengths_as, padded_batches, time_major
+
+DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool]
 
 
 def left_to_right_reference(x: Tensor, lengths: list[int]) -> Tensor:
@@ -28,44 +30,15 @@ def left_to_right_reference(x: Tensor, lengths: list[int]) -> Tensor:
     return out
 
 
-def distinct(shape: list[int], dtype: torch.dtype) -> Tensor:
-    values = torch.arange(1, int(np.prod(shape)) + 1).reshape(shape)
-    return values % 2 == 0 if dtype == torch.bool else values.to(dtype)
-
-
-def time_major(x: Tensor, batch_first: bool) -> Tensor:
-    return x.transpose(0, 1) if batch_first else x
-
-
-def as_kind(lengths: list[int], kind: str) -> Any:
-    return {
-        "list": list(lengths),
-        "tuple": tuple(lengths),
-        "numpy": np.array(lengths, dtype=np.int32),
-        "tensor": torch.tensor(lengths, dtype=torch.int32),
-    }[kind]
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> tuple[Tensor, list[int], bool]:
-    steps, batch = draw(st.integers(0, 6)), draw(st.integers(0, 5))
-    features = draw(st.lists(st.integers(0, 3), max_size=2))
-    batch_first = draw(st.booleans())
-    lengths = draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
-    shape = [batch, steps, *features] if batch_first else [steps, batch, *features]
-    dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.int64, torch.bool]))
-    return distinct(shape, dtype), lengths, batch_first
-
-
 @settings(max_examples=60, deadline=None)
-@given(case=cases(), kind=st.sampled_from(["list", "tuple", "numpy", "tensor"]))
+@given(case=padded_batches(DTYPES), kind=st.sampled_from(LENGTH_KINDS))
 def test_move_padding_matches_per_row_reference_and_inverts(
     device: torch.device, case: tuple[Tensor, list[int], bool], kind: str
 ) -> None:
     x, lengths, batch_first = case
     x = x.to(device)
     before = x.clone()
-    given_lengths = as_kind(lengths, kind)
+    given_lengths = lengths_as(lengths, kind, device)
 
     right = move_padding(x, given_lengths, batch_first=batch_first)
     left = move_padding(right, given_lengths, to="left", batch_first=batch_first)
@@ -81,7 +54,7 @@ def test_move_padding_matches_per_row_reference_and_inverts(
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=cases())
+@given(case=padded_batches(DTYPES))
 def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]) -> None:
     x, lengths, _ = case
     steps = x.shape[0] if not case[2] else x.shape[1]
@@ -103,7 +76,7 @@ def test_zero_steps_and_zero_lengths() -> None:
     x = torch.zeros(0, 3, 2)
     out = move_padding(x, [0, 0, 0])
     assert out.shape == x.shape
-    y = distinct([4, 2, 1], torch.float64)
+    y = distinct_values([4, 2, 1], torch.float64)
     assert torch.equal(move_padding(y, [0, 4]), y)  # all padding, or no padding: nothing moves
 
 
