@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import PackedSequence
 # typing's NamedTuple cannot be Generic before Python 3.11; torch depends on typing_extensions.
 from typing_extensions import NamedTuple, TypeVar
 
-from ._checks import check_layer, format_shape, value_checks_enabled
+from ._checks import check_layer, check_tensor, format_shape, value_checks_enabled
 from ._lengths import (
     LengthsLike,
     check_lengths,
@@ -177,12 +177,9 @@ def split_directions(output: _Output) -> Directions[_Output]:
         data = _packed_data(output, "split_directions")
         forward, backward = _split_directions(data, "output.data")
         return Directions(output._replace(data=forward), output._replace(data=backward))
-    if not isinstance(output, Tensor):
-        raise TypeError(
-            "split_directions: `output` must be a Tensor or a PackedSequence, "
-            f"got {type(output).__name__}"
-        )
-    forward, backward = _split_directions(output)
+    forward, backward = _split_directions(
+        check_tensor(output, "split_directions", "output", or_packed=True)
+    )
     # Views of a Tensor subclass keep its class (torch's __torch_function__).
     return Directions(cast(_Output, forward), cast(_Output, backward))
 
@@ -582,10 +579,6 @@ def final_outputs(
     if isinstance(output, PackedSequence):
         reject_lengths_for_packed(lengths, "final_outputs")
         return _packed_final_outputs(output)
-    if not isinstance(output, Tensor):
-        raise TypeError(
-            "final_outputs: `output` must be a Tensor or a PackedSequence, "
-            f"got {type(output).__name__}"
-        )
+    output = check_tensor(output, "final_outputs", "output", or_packed=True)
     lens = None if lengths is None else lengths_tensor(lengths, "final_outputs")
     return Directions(*_final_outputs(output, lens, batch_first))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_time_and_batch
+from ._checks import check_tensor, check_time_and_batch
 from ._lengths import LengthsLike, PaddingSide, as_lengths, check_padding_side
 from ._reverse import gather_steps
 
@@ -78,8 +78,7 @@ def move_padding(
         >>> torch.equal(move_padding(right, [3, 2], to="left", batch_first=True), x)
         True
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"move_padding: `x` must be a Tensor, got {type(x).__name__}")
+    x = check_tensor(x, "move_padding", "x")
     side = check_padding_side(to, "move_padding", "to")
     check_time_and_batch(x, batch_first, "move_padding", "x")
     time_dim = 1 if batch_first else 0

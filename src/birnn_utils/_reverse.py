@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import check_time_and_batch
+from ._checks import check_tensor, check_time_and_batch
 from ._lengths import (
     LengthsLike,
     check_cu_seqlens,
@@ -176,10 +176,6 @@ def reverse_sequences(
     if isinstance(sequences, PackedSequence):
         reject_lengths_for_packed(lengths, "reverse_sequences")
         return _reverse_packed(sequences)
-    if not isinstance(sequences, Tensor):
-        raise TypeError(
-            "reverse_sequences: `sequences` must be a Tensor or a PackedSequence, "
-            f"got {type(sequences).__name__}"
-        )
+    sequences = check_tensor(sequences, "reverse_sequences", "sequences", or_packed=True)
     lens = None if lengths is None else lengths_tensor(lengths, "reverse_sequences")
     return _reverse_sequences(sequences, lens, batch_first)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import check_time_and_batch, format_shape
+from ._checks import check_tensor, check_time_and_batch, format_shape
 from ._lengths import LengthsLike, check_cu_seqlens, check_lengths, lengths_tensor, packed_steps
 
 __all__ = [
@@ -36,8 +36,7 @@ def varlen_tokens(x: object, batch_first: bool, where: str, name: str = "input")
         TypeError: if ``x`` is not a Tensor.
         ValueError: if it is a scalar, or batch-first without a leading dimension of 1.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{where}: `{name}` must be a Tensor, got {type(x).__name__}")
+    x = check_tensor(x, where, name)
     if batch_first:
         if x.dim() < 2 or x.shape[0] != 1:
             raise ValueError(
@@ -147,8 +146,7 @@ def padded_to_varlen(
         (tensor([[1, 2, 3, 4]]), tensor([0, 3, 4], dtype=torch.int32))
     """
     where = "padded_to_varlen"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{where}: `x` must be a Tensor, got {type(x).__name__}")
+    x = check_tensor(x, where, "x")
     check_time_and_batch(x, batch_first, where, "x")
     time_dim = 1 if batch_first else 0
     steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
