@@ -113,6 +113,11 @@ def lengths_as(lengths: list[int], kind: str, device: torch.device) -> Any:
     return torch.tensor(lengths, dtype=torch.int64, device=device)
 
 
+def state_parts(state: Any) -> list[Tensor]:
+    """A recurrent module's state as a list: ``[h]``, or ``[h, c]`` for an LSTM's pair."""
+    return list(state) if isinstance(state, tuple) else [state]
+
+
 def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> Tensor:
     """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied.
 
@@ -186,8 +191,8 @@ def reference_run(
             out_b, state_b = backward(row.flip(0))
             out = torch.cat([out_f, out_b.flip(0)], dim=-1)
             rows_out.append(torch.cat([out, out.new_zeros(steps - n, 1, out.shape[-1])]))
-            rows_fwd.append(state_f if isinstance(state_f, tuple) else (state_f,))
-            rows_bwd.append(state_b if isinstance(state_b, tuple) else (state_b,))
+            rows_fwd.append(state_parts(state_f))
+            rows_bwd.append(state_parts(state_b))
         layer_input = torch.cat(rows_out, dim=1)
         forward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_fwd, strict=True)))
         backward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_bwd, strict=True)))

@@ -17,7 +17,7 @@ from torch.testing import assert_close
 import birnn_utils.nn as bnn
 from birnn_utils._ops import packed_rnn
 
-from .reference import KINDS, make_rnn
+from .reference import KINDS, make_rnn, state_parts
 
 DTYPE = torch.float64
 OURS: dict[type[nn.RNNBase], Any] = {nn.RNN: bnn.RNN, nn.GRU: bnn.GRU, nn.LSTM: bnn.LSTM}
@@ -35,10 +35,6 @@ def initial_state(native: nn.RNNBase, batch: int, device: torch.device) -> Any:
         c = torch.randn(rows, batch, native.hidden_size, generator=generator)
         return h.to(device, DTYPE), c.to(device, DTYPE)
     return h.to(device, DTYPE)
-
-
-def state_parts(state: Any) -> list[Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
 
 
 def reference(native: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) -> list[Tensor]:

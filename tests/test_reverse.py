@@ -23,6 +23,7 @@ from .reference import (
     lengths_as,
     make_rnn,
     padded_batches,
+    state_parts,
     time_major,
     unidirectional_copy,
 )
@@ -255,10 +256,6 @@ def test_lengths_on_the_batch_axis_are_checked_against_t_with_batch_first() -> N
         reverse_sequences(x, [1, 1, 1], batch_first=True)
 
 
-def state_tensors(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, ...]:
-    return state if isinstance(state, tuple) else (state,)
-
-
 @pytest.mark.parametrize("lengths", [[6, 4, 3, 1], [4, 6, 1, 3]], ids=["sorted", "unsorted"])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
@@ -288,14 +285,14 @@ def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
     )
     for b, n in enumerate(lengths):
         torch.testing.assert_close(padded_back[:n, b], backward[:n, b])
-    torch.testing.assert_close(padded_back[0], state_tensors(bi_state)[0][1])
+    torch.testing.assert_close(padded_back[0], state_parts(bi_state)[0][1])
 
     # Packed: reverse the PackedSequence itself, in and out, and compare data and full states.
     reverse_output, reverse_state = reverse(reverse_sequences(packed_x))
     torch.testing.assert_close(
         reverse_sequences(reverse_output).data, packed_output.data[..., h_out:]
     )
-    for bi, uni in zip(state_tensors(bi_state), state_tensors(reverse_state), strict=True):
+    for bi, uni in zip(state_parts(bi_state), state_parts(reverse_state), strict=True):
         torch.testing.assert_close(uni[0], bi[1])
 
 
