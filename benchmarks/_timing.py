@@ -1,13 +1,17 @@
-"""What every benchmark script shares: its options, the timing loop, the machine header."""
+"""What every benchmark script shares: options, timing loop, baseline, table, machine header."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.utils.benchmark import Timer
 
 
@@ -39,6 +43,34 @@ def best_ms(
             timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
             best[name] = min(best[name], *timer.blocked_autorange(min_run_time=min_run_time).times)
     return {name: seconds * 1e3 for name, seconds in best.items()}
+
+
+def hand_written(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
+    """The baseline route for padded input with lengths: ``pack -> rnn -> pad`` (time first)."""
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    output, state = rnn(packed)
+    return pad_packed_sequence(output, total_length=x.shape[0])[0], state
+
+
+def target_note(ratio: float, target: float | None, *, at_least: bool = False) -> str:
+    """`` (<= 1.05x)``, or `` (>= 1.25x, MISSED)`` when ``ratio`` misses it; empty without one."""
+    if target is None:
+        return ""
+    met = ratio >= target if at_least else ratio <= target
+    return f" ({'>=' if at_least else '<='} {target:g}x{'' if met else ', MISSED'})"
+
+
+@contextmanager
+def markdown_table(columns: Sequence[str], numeric: int) -> Iterator[None]:
+    """Print a Markdown table's header on entry and the load average on exit.
+
+    The last ``numeric`` columns are right-aligned; what is printed inside are the rows.
+    """
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * (len(columns) - numeric) + "---:|" * numeric)
+    yield
+    print()
+    print_load_at_end()
 
 
 def devices() -> list[torch.device]:

@@ -22,9 +22,17 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import best_ms, devices, parse_args, print_environment, print_load_at_end
-from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from _timing import (
+    best_ms,
+    devices,
+    hand_written,
+    markdown_table,
+    parse_args,
+    print_environment,
+    target_note,
+)
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from birnn_utils import Bidirectional, run_packed
 
@@ -43,16 +51,13 @@ def wrapper_like(native: nn.GRU) -> Bidirectional:
     return Bidirectional(*pair)
 
 
-def hand_written(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
-    output, h_n = rnn(packed)
-    return pad_packed_sequence(output, total_length=x.shape[0])[0], h_n
-
-
 Row = tuple[str, str, str, dict[str, float], float | None]
 
 
-def measure(device: torch.device, case: tuple[int, int, int, int], args: argparse.Namespace):
+def measure(
+    device: torch.device, case: tuple[int, int, int, int], args: argparse.Namespace
+) -> list[Row]:
+    """Check ours against the baselines on one case, then time; returns its table rows."""
     steps, batch, features, hidden = case
     generator = torch.Generator().manual_seed(0)
     native = nn.GRU(features, hidden, bidirectional=True).to(device)
@@ -112,25 +117,19 @@ def measure(device: torch.device, case: tuple[int, int, int, int], args: argpars
 
 
 def main() -> None:
+    """Time every case and print the table (the options: `--help`)."""
     args = parse_args(__doc__.splitlines()[0], rounds=5, min_run_time=0.2)
     print_environment()
-    print("| device | case | comparison | input | ours | baseline | ratio (target) |")
-    print("|---|---|---|---|---:|---:|---:|")
-    for device in devices():
-        for case in CASES:
-            for name, comparison, what, ms, target in measure(device, case, args):
-                ratio = ms["ours"] / ms["theirs"]
-                goal = (
-                    ""
-                    if target is None
-                    else f" (<= {target:g}x{'' if ratio <= target else ', MISSED'})"
-                )
-                print(
-                    f"| {device.type} | {name} | {comparison} | {what} | {ms['ours']:.3f} ms "
-                    f"| {ms['theirs']:.3f} ms | {ratio:.3f}x{goal} |"
-                )
-    print()
-    print_load_at_end()
+    columns = ["device", "case", "comparison", "input", "ours", "baseline", "ratio (target)"]
+    with markdown_table(columns, numeric=3):
+        for device in devices():
+            for case in CASES:
+                for name, comparison, what, ms, target in measure(device, case, args):
+                    ratio = ms["ours"] / ms["theirs"]
+                    print(
+                        f"| {device.type} | {name} | {comparison} | {what} | {ms['ours']:.3f} ms "
+                        f"| {ms['theirs']:.3f} ms | {ratio:.3f}x{target_note(ratio, target)} |"
+                    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ CODE = "font-family: monospace"
 def text(
     x: float, y: float, body: str, size: int = 16, anchor: str = "start", code: bool = False
 ) -> str:
+    """An SVG ``<text>`` at ``(x, y)``, in monospace when ``code``."""
     style = f' style="{CODE}"' if code else ""
     return (
         f'<text x="{x}" y="{y}" font-size="{size}" fill="{INK}" text-anchor="{anchor}"{style}>'
@@ -34,6 +35,7 @@ def text(
 
 
 def box(x: float, y: float, w: float, h: float, fill: str, label: str, marked: bool) -> str:
+    """A labelled cell, outlined in ink when ``marked``."""
     outline = f'stroke="{INK}" stroke-width="4"' if marked else 'stroke="white" stroke-width="2"'
     return (
         f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" {outline} rx="3"/>'
@@ -43,6 +45,7 @@ def box(x: float, y: float, w: float, h: float, fill: str, label: str, marked: b
 
 
 def arrow(x1: float, x2: float, y: float, color: str) -> str:
+    """A horizontal arrow from ``x1`` to ``x2`` with the head of its colour."""
     return (
         f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}" stroke-width="3" '
         f'marker-end="url(#head-{color[1:]})"/>'
@@ -50,6 +53,7 @@ def arrow(x1: float, x2: float, y: float, color: str) -> str:
 
 
 def figure() -> str:
+    """The whole SVG document."""
     parts = [
         text(10, 26, "output of a packed run: top layer, sequence b", 18),
         text(10, 50, f"T x B x 2*H_out; here T = {STEPS}, L = lengths[b] = {LENGTH}", 15),

@@ -26,8 +26,10 @@ MAX_LEN = 6
 
 
 def make_batch(gen: torch.Generator, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Digit strings ``B x MAX_LEN`` (``PAD`` after each end), their lengths, and the targets
-    ``B x (MAX_LEN + 1)``: each string reversed, then ``EOS``, then ``PAD``."""
+    """Digit strings ``B x MAX_LEN`` (``PAD`` after each end), their lengths, and the targets.
+
+    The targets ``B x (MAX_LEN + 1)`` are each string reversed, then ``EOS``, then ``PAD``.
+    """
     lengths = torch.randint(1, MAX_LEN + 1, (batch_size,), generator=gen)
     digits = torch.randint(0, 10, (batch_size, MAX_LEN), generator=gen)
     source = digits.masked_fill(~lengths_to_mask(lengths, MAX_LEN), PAD)

@@ -29,7 +29,9 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 
 @pytest.fixture(scope="session", params=_PLACEMENTS)
 def placement(request: pytest.FixtureRequest) -> tuple[torch.device, torch.device]:
-    """``(data device, lengths device)``: all on the CPU; on CUDA with lengths on the CPU (as a
-    DataLoader gives them) and on CUDA."""
+    """``(data device, lengths device)``: where the data and the lengths live.
+
+    All on the CPU; on CUDA with lengths on the CPU (as a DataLoader gives them) and on CUDA.
+    """
     data, lengths = request.param
     return torch.device(data), torch.device(lengths)

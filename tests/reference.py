@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
 from torch import Tensor, nn
 
 KINDS: dict[str, tuple[Callable[..., nn.RNNBase], dict[str, Any]]] = {
@@ -62,6 +64,60 @@ def make_input(rnn: nn.RNNBase, steps: int, batch: int, *, seed: int = 1) -> Ten
     return torch.randn(shape, generator=gen, dtype=weight.dtype).to(weight.device)
 
 
+def distinct_values(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    """Values that tell every element apart (alternating for bool), so a misplaced one shows."""
+    values = torch.arange(1, int(np.prod(shape)) + 1).reshape(tuple(shape))
+    return values % 2 == 0 if dtype == torch.bool else values.to(dtype)
+
+
+def time_major(x: Tensor, batch_first: bool) -> Tensor:
+    """``x`` as ``T x B x *``: transposed if it is ``B x T x *``."""
+    return x.transpose(0, 1) if batch_first else x
+
+
+@st.composite
+def padded_batches(
+    draw: st.DrawFn, dtypes: Sequence[torch.dtype]
+) -> tuple[Tensor, list[int], bool]:
+    """A padded batch of distinct values, its lengths (each in ``[0, T]``) and ``batch_first``.
+
+    ``T`` in ``[0, 6]``, ``B`` in ``[0, 5]``, up to two feature dimensions of sizes 0 to 3, a
+    dtype from ``dtypes``.
+    """
+    steps = draw(st.integers(0, 6))
+    batch = draw(st.integers(0, 5))
+    features = draw(st.lists(st.integers(0, 3), max_size=2))
+    batch_first = draw(st.booleans())
+    lengths = draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
+    shape = [batch, steps, *features] if batch_first else [steps, batch, *features]
+    return distinct_values(shape, draw(st.sampled_from(dtypes))), lengths, batch_first
+
+
+LENGTH_KINDS = ["list", "tuple", "numpy", "cpu", "device"]
+"""The forms a public function takes ``lengths`` in (see :func:`lengths_as`)."""
+
+
+def lengths_as(lengths: list[int], kind: str, device: torch.device) -> Any:
+    """``lengths`` in the form that ``kind``, one of ``LENGTH_KINDS``, names.
+
+    A list, a tuple, an int32 numpy array, an int32 CPU Tensor, or an int64 Tensor on ``device``.
+    """
+    if kind == "list":
+        return list(lengths)
+    if kind == "tuple":
+        return tuple(lengths)
+    if kind == "numpy":
+        return np.array(lengths, dtype=np.int32)
+    if kind == "cpu":
+        return torch.tensor(lengths, dtype=torch.int32)
+    return torch.tensor(lengths, dtype=torch.int64, device=device)
+
+
+def state_parts(state: Any) -> list[Tensor]:
+    """A recurrent module's state as a list: ``[h]``, or ``[h, c]`` for an LSTM's pair."""
+    return list(state) if isinstance(state, tuple) else [state]
+
+
 def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> Tensor:
     """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied.
 
@@ -75,16 +131,24 @@ def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> T
     return out.transpose(0, 1) if batch_first else out
 
 
-def unidirectional_copy(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
-    """A one-layer, time-major unidirectional module holding copies of one direction's weights.
+def unidirectional_copy(
+    rnn: nn.RNNBase, layer: int, suffix: str, *, batch_first: bool = False
+) -> nn.RNNBase:
+    """A one-layer unidirectional module holding copies of one direction's weights.
 
     ``suffix`` is ``""`` for the forward direction and ``"_reverse"`` for the backward one, as in
-    the classic notebook's hand assignment of ``weight_ih_l0_reverse`` and friends.
+    the classic notebook's hand assignment of ``weight_ih_l0_reverse`` and friends. Time-major
+    unless ``batch_first``.
     """
     h_out = rnn.proj_size or rnn.hidden_size
     input_size = rnn.input_size if layer == 0 else 2 * h_out
     weight = rnn.get_parameter("weight_hh_l0")
-    kwargs: dict[str, Any] = {"bias": rnn.bias, "dtype": weight.dtype, "device": weight.device}
+    kwargs: dict[str, Any] = {
+        "bias": rnn.bias,
+        "batch_first": batch_first,
+        "dtype": weight.dtype,
+        "device": weight.device,
+    }
     if isinstance(rnn, nn.LSTM):
         kwargs["proj_size"] = rnn.proj_size
     if type(rnn) is nn.RNN:
@@ -127,8 +191,8 @@ def reference_run(
             out_b, state_b = backward(row.flip(0))
             out = torch.cat([out_f, out_b.flip(0)], dim=-1)
             rows_out.append(torch.cat([out, out.new_zeros(steps - n, 1, out.shape[-1])]))
-            rows_fwd.append(state_f if isinstance(state_f, tuple) else (state_f,))
-            rows_bwd.append(state_b if isinstance(state_b, tuple) else (state_b,))
+            rows_fwd.append(state_parts(state_f))
+            rows_bwd.append(state_parts(state_b))
         layer_input = torch.cat(rows_out, dim=1)
         forward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_fwd, strict=True)))
         backward_states.append(tuple(torch.cat(s, dim=1)[0] for s in zip(*rows_bwd, strict=True)))

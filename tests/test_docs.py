@@ -17,8 +17,10 @@ CONTINUED = 'title="Continued from above"'
 
 
 def _programs(page: Path) -> list[tuple[int, str]]:
-    """A page's programs: each block alone, or with the blocks it continues (numbered by its
-    last block)."""
+    """A page's programs: each block alone, or with the blocks it continues.
+
+    A program is numbered by its last block.
+    """
     programs: list[tuple[int, str]] = []
     for number, (info, block) in enumerate(BLOCK.findall(page.read_text()), start=1):
         if CONTINUED in info:
@@ -42,8 +44,10 @@ def test_there_are_examples() -> None:
 
 @pytest.mark.parametrize(("page", "number", "program"), PROGRAMS)
 def test_block_runs_on_its_own(page: Path, number: int, program: str) -> None:
-    """Each block in a fresh namespace: a recipe copied alone has its imports and data. A
-    walk-through's later step, marked "Continued from above", runs after the steps it needs."""
+    """Each block in a fresh namespace: a recipe copied alone has its imports and data.
+
+    A walk-through's later step, marked "Continued from above", runs after the steps it needs.
+    """
     code = compile(program, f"{page.name}[block {number}]", "exec")
     exec(code, {"__name__": f"docs_{page.stem}_{number}"})
 

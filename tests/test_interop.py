@@ -85,7 +85,7 @@ def random_keras_weights(
 ) -> list[Array]:
     rng = np.random.default_rng(seed)
     gates = {"lstm": 4, "gru": 3}.get(kind, 1)
-    shapes = [(inputs, gates * hidden), (hidden, gates * hidden)]
+    shapes: list[tuple[int, ...]] = [(inputs, gates * hidden), (hidden, gates * hidden)]
     if bias:
         shapes.append((2, 3 * hidden) if kind == "gru" else (gates * hidden,))
     return [rng.normal(size=shape) * 0.5 for _ in range(directions) for shape in shapes]
@@ -95,15 +95,18 @@ def torch_module(kind: str, inputs: int, hidden: int, **kwargs: Any) -> nn.RNNBa
     cls: Any = {"lstm": nn.LSTM, "gru": nn.GRU}.get(kind, nn.RNN)
     if cls is nn.RNN:
         kwargs["nonlinearity"] = kind.removeprefix("rnn_")
-    return cls(inputs, hidden, batch_first=True, dtype=torch.float64, **kwargs)
+    module: nn.RNNBase = cls(inputs, hidden, batch_first=True, dtype=torch.float64, **kwargs)
+    return module
 
 
 KINDS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+# Keras's name for "mean", which the mode checks refuse; typed Any, or the type checker would first.
+KERAS_AVE: Any = "ave"
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kind", KINDS)
-def test_bidirectional_layer_equals_keras_equations(kind: str, bias: bool):
+def test_bidirectional_layer_equals_keras_equations(kind: str, bias: bool) -> None:
     weights = random_keras_weights(kind, 3, 4, bias=bias)
     before = [w.copy() for w in weights]
     rnn = torch_module(kind, 3, 4, bidirectional=True, bias=bias)
@@ -122,7 +125,7 @@ def test_bidirectional_layer_equals_keras_equations(kind: str, bias: bool):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_unidirectional_and_upper_layers_equal_keras_equations(kind: str):
+def test_unidirectional_and_upper_layers_equal_keras_equations(kind: str) -> None:
     """Layer 1 of a stack reads layer 0's output: 2H wide when bidirectional, H otherwise."""
     x = np.random.default_rng(2).normal(size=(3, 4, 3))
     for directions in (1, 2):
@@ -142,7 +145,7 @@ def test_unidirectional_and_upper_layers_equal_keras_equations(kind: str):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_keras_weights_round_trips_any_torch_module(kind: str):
+def test_keras_weights_round_trips_any_torch_module(kind: str) -> None:
     torch.manual_seed(0)
     rnn = torch_module(kind, 3, 4, num_layers=2, bidirectional=True)
     state = {k: v.clone() for k, v in rnn.state_dict().items()}
@@ -160,17 +163,17 @@ def test_keras_weights_round_trips_any_torch_module(kind: str):
         torch.testing.assert_close(got, want)
 
 
-def test_keras_weights_are_new_arrays_in_keras_gate_order():
+def test_keras_weights_are_new_arrays_in_keras_gate_order() -> None:
     rnn = torch_module("gru", 2, 3)
-    before = rnn.weight_ih_l0.detach().clone()
+    before = rnn.get_parameter("weight_ih_l0").detach().clone()
     for weight in keras_weights(rnn):
         weight += 1
-    assert torch.equal(rnn.weight_ih_l0, before)
+    assert torch.equal(rnn.get_parameter("weight_ih_l0"), before)
     r, z, n = before.numpy()[:3], before.numpy()[3:6], before.numpy()[6:]
     np.testing.assert_array_equal(keras_weights(rnn)[0], np.concatenate([z, r, n]).T)
 
 
-def test_gradients_flow_into_loaded_parameters_only():
+def test_gradients_flow_into_loaded_parameters_only() -> None:
     rnn = torch_module("lstm", 2, 3)
     weights = [
         torch.randn(2, 12, dtype=torch.float64, requires_grad=True),
@@ -182,7 +185,9 @@ def test_gradients_flow_into_loaded_parameters_only():
     assert weights[0].grad is None
 
 
-def tf1_lstm_run(kernel: Array, bias: Array, forget_bias: float, x: Array, proj: Array | None):
+def tf1_lstm_run(
+    kernel: Array, bias: Array, forget_bias: float, x: Array, proj: Array | None
+) -> Array:
     """TensorFlow 1's LSTMCell: [x, h] @ kernel + bias, gates i, j, f, o, forget_bias added."""
     units = bias.shape[0] // 4
     h = np.zeros((x.shape[0], units if proj is None else proj.shape[1]))
@@ -200,7 +205,7 @@ def tf1_lstm_run(kernel: Array, bias: Array, forget_bias: float, x: Array, proj:
 
 @pytest.mark.parametrize("proj_size", [0, 2])
 @pytest.mark.parametrize("forget_bias", [1.0, 0.0, 0.5])
-def test_tf1_lstm_equals_tensorflow_equations(forget_bias: float, proj_size: int):
+def test_tf1_lstm_equals_tensorflow_equations(forget_bias: float, proj_size: int) -> None:
     rng = np.random.default_rng(0)
     h_out = proj_size or 4
     rnn = nn.LSTM(
@@ -225,14 +230,14 @@ def test_tf1_lstm_equals_tensorflow_equations(forget_bias: float, proj_size: int
     torch.testing.assert_close(rnn(torch.from_numpy(x))[0], torch.from_numpy(expected))
 
 
-def test_tf1_lstm_loads_an_upper_layer():
+def test_tf1_lstm_loads_an_upper_layer() -> None:
     rnn = nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
     load_tf1_lstm_weights(rnn, np.ones((8 + 4, 16)), np.zeros(16), layer=1, direction="backward")
-    assert torch.equal(rnn.weight_ih_l1_reverse, torch.ones(16, 8, dtype=torch.float64))
-    assert rnn.bias_ih_l1_reverse.tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8
+    assert torch.equal(rnn.get_parameter("weight_ih_l1_reverse"), torch.ones(16, 8).double())
+    assert rnn.get_parameter("bias_ih_l1_reverse").tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8
 
 
-def test_keras_states_and_back():
+def test_keras_states_and_back() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     _, (h_n, c_n) = lstm(torch.randn(5, 2, 3))
@@ -254,7 +259,8 @@ def test_keras_states_and_back():
     assert all(
         torch.equal(a, b) for a, b in zip(keras_states(gru_h), [gru_h[0], gru_h[1]], strict=True)
     )
-    assert torch.equal(from_keras_states(keras_states(gru_h)), gru_h)
+    restored = from_keras_states(keras_states(gru_h))
+    assert isinstance(restored, Tensor) and torch.equal(restored, gru_h)
     # A Bidirectional's Directions of per-direction states, unidirectional h_n each.
     per_direction = Directions((h_n[:1], c_n[:1]), (h_n[1:2], c_n[1:2]))
     assert all(torch.equal(a, b) for a, b in zip(keras_states(per_direction), bottom, strict=True))
@@ -266,7 +272,7 @@ def test_keras_states_and_back():
     assert isinstance(numpy_states, Tensor) and numpy_states.shape == (2, 2, 3)
 
 
-def test_state_converters_gradcheck():
+def test_state_converters_gradcheck() -> None:
     states = [torch.randn(2, 3, dtype=torch.float64, requires_grad=True) for _ in range(4)]
     assert torch.autograd.gradcheck(lambda *s: from_keras_states(list(s)), tuple(states))
     h_n = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
@@ -312,7 +318,9 @@ def fake_bidirectional(forward: Any, backward: Any) -> Any:
         ("SimpleRNN", "rnn_relu", {"activation": "relu"}),
     ],
 )
-def test_from_keras_builds_the_matching_module(keras_kind: str, kind: str, config: dict[str, Any]):
+def test_from_keras_builds_the_matching_module(
+    keras_kind: str, kind: str, config: dict[str, Any]
+) -> None:
     weights = [w.astype(np.float32) for w in random_keras_weights(kind, 3, 4)]
     forward = fake(keras_kind, weights[:3], **config)
     backward = fake(keras_kind, weights[3:], go_backwards=True, **config)
@@ -390,12 +398,12 @@ REFUSED = {
 @pytest.mark.parametrize(("layer", "error", "message"), REFUSED.values(), ids=REFUSED.keys())
 def test_from_keras_refuses_what_torch_cannot_compute(
     layer: Any, error: type[Exception], message: str
-):
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         from_keras(layer)
 
 
-def test_load_keras_weights_refuses_mismatches_and_writes_nothing():
+def test_load_keras_weights_refuses_mismatches_and_writes_nothing() -> None:
     gru = torch_module("gru", 3, 4, bidirectional=True)
     before = {k: v.clone() for k, v in gru.state_dict().items()}
     good = random_keras_weights("gru", 3, 4)
@@ -467,11 +475,11 @@ def test_load_keras_weights_refuses_mismatches_and_writes_nothing():
     assert all(torch.equal(v, gru.state_dict()[k]) for k, v in before.items())
 
 
-def test_tf1_and_state_converters_refuse_bad_input():
+def test_tf1_and_state_converters_refuse_bad_input() -> None:
     lstm = nn.LSTM(3, 4)
     cases: list[tuple[Any, type[Exception], str]] = [
         (
-            lambda: load_tf1_lstm_weights(nn.GRU(3, 4), np.zeros((7, 16)), np.zeros(16)),
+            lambda: load_tf1_lstm_weights(nn.GRU(3, 4), np.zeros((7, 16)), np.zeros(16)),  # type: ignore[arg-type]
             TypeError,
             "load_tf1_lstm_weights: `rnn` must be an nn.LSTM, got GRU",
         ),
@@ -501,7 +509,7 @@ def test_tf1_and_state_converters_refuse_bad_input():
             "unidirectional LSTM(bias=True) with input 3, hidden_size=4, got (3, 16)",
         ),
         (
-            lambda: load_tf1_lstm_weights(lstm, np.zeros((7, 16)), np.zeros(16), forget_bias="1"),
+            lambda: load_tf1_lstm_weights(lstm, np.zeros((7, 16)), np.zeros(16), forget_bias="1"),  # type: ignore[arg-type]
             TypeError,
             "load_tf1_lstm_weights: `forget_bias` must be a float, got str",
         ),
@@ -518,7 +526,7 @@ def test_tf1_and_state_converters_refuse_bad_input():
             "3)', '(2, 4)']",
         ),
         (
-            lambda: from_keras_states(torch.zeros(2, 2, 3)),
+            lambda: from_keras_states(torch.zeros(2, 2, 3)),  # type: ignore[arg-type]
             TypeError,
             "from_keras_states: `states` must be a list of arrays, got Tensor",
         ),
@@ -549,7 +557,7 @@ def test_tf1_and_state_converters_refuse_bad_input():
             call()
 
 
-def test_interop_names_are_documented_with_examples():
+def test_interop_names_are_documented_with_examples() -> None:
     api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     for name in interop.__all__:
         obj = getattr(interop, name)
@@ -564,25 +572,25 @@ def test_interop_names_are_documented_with_examples():
     ("call", "message"),
     [
         (
-            lambda: merge_directions(torch.ones(2), torch.ones(2), "ave"),
+            lambda: merge_directions(torch.ones(2), torch.ones(2), KERAS_AVE),
             "merge_directions: `mode` must be one of 'concat', 'sum', 'mean', 'mul', 'stack', ",
         ),
         (
-            lambda: bridge_states(torch.ones(2, 1, 3), "ave"),
+            lambda: bridge_states(torch.ones(2, 1, 3), KERAS_AVE),
             "bridge_states: `mode` must be one of 'concat', 'sum', 'mean', ",
         ),
         (
-            lambda: Bidirectional(nn.GRU(3, 4), merge="ave"),
+            lambda: Bidirectional(nn.GRU(3, 4), merge=KERAS_AVE),
             "Bidirectional: `merge` must be one of 'concat', 'sum', 'mean', 'mul', 'stack' or "
             "None, ",
         ),
         (
-            lambda: BiRNNEncoder(nn.GRU(3, 4, bidirectional=True), merge="ave"),
+            lambda: BiRNNEncoder(nn.GRU(3, 4, bidirectional=True), merge=KERAS_AVE),
             "BiRNNEncoder: `merge` must be one of 'concat', 'sum', 'mean', 'mul', 'stack', ",
         ),
     ],
 )
-def test_keras_merge_mode_names_point_to_ours(call: Any, message: str):
+def test_keras_merge_mode_names_point_to_ours(call: Any, message: str) -> None:
     hint = "got 'ave' (Keras's 'ave' is 'mean' here)"
     with pytest.raises(ValueError, match=re.escape(message + hint)):
         call()

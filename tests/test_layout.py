@@ -14,6 +14,7 @@ from torch.testing import assert_close
 
 from birnn_utils import (
     Directions,
+    MergeMode,
     bridge_states,
     final_outputs,
     final_states,
@@ -27,6 +28,9 @@ from . import reference
 from .reference import KINDS, KINDS_AND_LAYERS, reference_run
 
 MODES = list(KINDS)
+# Modes the functions refuse, typed Any: as literals, the type checker would refuse them first.
+BAD_MODE: Any = "max"
+STACK: Any = "stack"  # a merge mode, not a bridge mode
 
 
 def make_rnn(mode: str, **kwargs: Any) -> nn.RNNBase:
@@ -178,7 +182,7 @@ def test_state_functions_give_views(device: torch.device) -> None:
 
 
 @pytest.mark.parametrize("mode", ["concat", "sum", "mean", "mul", "stack"])
-def test_merge_modes(device: torch.device, mode: str) -> None:
+def test_merge_modes(device: torch.device, mode: MergeMode) -> None:
     f, b = torch.randn(5, 3, 4, device=device), torch.randn(5, 3, 4, device=device)
     expected = {
         "concat": torch.cat([f, b], -1),
@@ -333,7 +337,7 @@ def test_errors() -> None:
     with pytest.raises(
         ValueError, match=r"merge_directions: `mode` must be one of 'concat'.*got 'max'"
     ):
-        merge_directions(torch.ones(2), torch.ones(2), "max")
+        merge_directions(torch.ones(2), torch.ones(2), BAD_MODE)
     with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"):
         merge_directions(torch.ones(2, 3), torch.ones(2, 4))
     with pytest.raises(
@@ -360,7 +364,7 @@ def test_errors() -> None:
         ValueError,
         match="bridge_states: `mode` must be one of 'concat', 'sum', 'mean', got 'stack'",
     ):
-        bridge_states(torch.randn(2, 1, 3), "stack")
+        bridge_states(torch.randn(2, 1, 3), STACK)
     with pytest.raises(
         ValueError, match=r"final_outputs: `lengths` must be in \[0, 5\], got max 9"
     ):

@@ -74,8 +74,8 @@ def native_rows(rnn: nn.RNNBase, hx: Any) -> RowRun:
     """Row ``b`` through ``rnn`` itself, from row ``b`` of ``hx`` (batch on dim 1)."""
 
     def run(row: Tensor, b: int) -> tuple[Tensor, Any]:
-        h = None if hx is None else tuple(h[:, b : b + 1] for h in as_tuple(hx))
-        h = h[0] if h is not None and len(h) == 1 else h
+        parts = None if hx is None else tuple(h[:, b : b + 1] for h in as_tuple(hx))
+        h = parts[0] if parts is not None and len(parts) == 1 else parts
         out, state = rnn(row.transpose(0, 1) if rnn.batch_first else row, h)
         return time_major(out, rnn.batch_first), state
 
@@ -214,7 +214,7 @@ class CausalConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         channels_last = x if self.batch_first else x.transpose(0, 1)
-        out = self.conv(channels_last.transpose(1, 2))[..., :-1].transpose(1, 2)
+        out: Tensor = self.conv(channels_last.transpose(1, 2))[..., :-1].transpose(1, 2)
         return out if self.batch_first else out.transpose(0, 1)
 
 
@@ -254,7 +254,9 @@ def native_pair(kind: str, batch_first: bool, tied: bool) -> tuple[nn.RNNBase, n
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("merge", ["concat", None])
-def test_bidirectional_native_left(kind: str, batch_first: bool, tied: bool, merge: str | None):
+def test_bidirectional_native_left(
+    kind: str, batch_first: bool, tied: bool, merge: str | None
+) -> None:
     forward, backward = native_pair(kind, batch_first, tied)
     wrapper = Bidirectional(forward, backward, merge=merge)
     x = left_input(batch_first)

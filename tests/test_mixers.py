@@ -18,7 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from birnn_utils import Bidirectional, Directions, lengths_to_cu_seqlens, padded_to_varlen
+from birnn_utils import (
+    Bidirectional,
+    Directions,
+    MergeMode,
+    lengths_to_cu_seqlens,
+    padded_to_varlen,
+)
 
 from .reference import MERGED
 
@@ -104,7 +110,7 @@ def make_input(batch: int = len(LENGTHS), steps: int = STEPS) -> Tensor:
     return torch.randn(batch, steps, DIM, generator=torch.Generator().manual_seed(1), dtype=DTYPE)
 
 
-def wrap(kind: str, tying: str, merge: str | None = "concat") -> Bidirectional:
+def wrap(kind: str, tying: str, merge: MergeMode | None = "concat") -> Bidirectional:
     torch.manual_seed(0)
     module = MIXERS[kind]()
     if tying == "untied":
@@ -138,7 +144,9 @@ def as_compared(output: Any) -> Any:
 @pytest.mark.parametrize("kind", sorted(MIXERS))
 @pytest.mark.parametrize("tying", ["untied", "tied", "tied_two_calls"])
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul", "stack", None])
-def test_each_direction_equals_per_sequence_runs(kind: str, tying: str, merge: str | None) -> None:
+def test_each_direction_equals_per_sequence_runs(
+    kind: str, tying: str, merge: MergeMode | None
+) -> None:
     bi = wrap(kind, tying, merge)
     x = make_input()
     expected = per_sequence(bi.forward_module, bi.backward_module, x, LENGTHS, merge)

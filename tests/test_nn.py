@@ -17,10 +17,10 @@ from torch.testing import assert_close
 import birnn_utils.nn as bnn
 from birnn_utils._ops import packed_rnn
 
-from .reference import KINDS, make_rnn
+from .reference import KINDS, make_rnn, state_parts
 
 DTYPE = torch.float64
-OURS = {nn.RNN: bnn.RNN, nn.GRU: bnn.GRU, nn.LSTM: bnn.LSTM}
+OURS: dict[type[nn.RNNBase], Any] = {nn.RNN: bnn.RNN, nn.GRU: bnn.GRU, nn.LSTM: bnn.LSTM}
 
 
 def ours_of(native: nn.RNNBase) -> Any:
@@ -37,13 +37,11 @@ def initial_state(native: nn.RNNBase, batch: int, device: torch.device) -> Any:
     return h.to(device, DTYPE)
 
 
-def state_parts(state: Any) -> list[Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
 def reference(native: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) -> list[Tensor]:
-    """pack (enforce_sorted=False) -> native module -> pad, on the rows of positive length; rows
-    of length 0 get zero outputs and keep their hx."""
+    """Pack (enforce_sorted=False), run the native module, pad: on the rows of positive length.
+
+    Rows of length 0 get zero outputs and keep their hx.
+    """
     batch_dim = 0 if native.batch_first else 1
     steps = x.shape[1 - batch_dim]
     rows = [b for b, n in enumerate(lengths) if n > 0]
@@ -51,8 +49,7 @@ def reference(native: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) -> lis
     parts = state_parts(hx)
     if not rows:
         width = (native.proj_size or native.hidden_size) * (2 if native.bidirectional else 1)
-        shape = (x.shape[0], x.shape[1], width)
-        return [x.new_zeros(shape), *[p.clone() for p in parts]]
+        return [x.new_zeros(x.shape[0], x.shape[1], width), *[p.clone() for p in parts]]
     packed = pack_padded_sequence(
         x.index_select(batch_dim, index),
         torch.tensor([lengths[b] for b in rows]),
@@ -89,7 +86,8 @@ def compare(
     hx = state_parts(initial_state(native, batch, device))
     if not with_hx:
         hx = [h.zero_() for h in hx]
-    got, expected = [], []
+    got: list[Tensor] = []
+    expected: list[Tensor] = []
     for results in (got, expected):
         x_leaf = x.clone().requires_grad_()
         hx_leaves = [h.clone().requires_grad_() for h in hx]
@@ -180,11 +178,12 @@ def test_lengths_of_every_type_and_device(device: torch.device) -> None:
 
 
 def test_same_initialisation_and_state_dict_both_ways() -> None:
-    for cls, native_cls, kwargs in [
+    cases: list[tuple[type[nn.Module], type[nn.Module], dict[str, Any]]] = [
         (bnn.RNN, nn.RNN, {"nonlinearity": "relu"}),
         (bnn.GRU, nn.GRU, {"bias": False}),
         (bnn.LSTM, nn.LSTM, {"proj_size": 2, "batch_first": True}),
-    ]:
+    ]
+    for cls, native_cls, kwargs in cases:
         torch.manual_seed(0)
         ours = cls(3, 4, num_layers=2, bidirectional=True, **kwargs)
         torch.manual_seed(0)
@@ -209,7 +208,7 @@ def test_from_module_shares_the_parameters() -> None:
     ours.train()
     assert not native.training
     with torch.no_grad():
-        native.weight_hh_l1.add_(1.0)
+        native.get_parameter("weight_hh_l1").add_(1.0)
     x = torch.randn(5, 2, 3)
     ours.eval()
     assert_close(ours(x), native(x), rtol=0, atol=0)
@@ -225,7 +224,7 @@ def test_conversion_and_copies_keep_working() -> None:
     replica = copy.deepcopy(ours)
     with torch.no_grad():
         replica.weight_ih_l0.zero_()
-    assert bool(ours.weight_ih_l0.ne(0).any())
+    assert bool(ours.get_parameter("weight_ih_l0").ne(0).any())
     x = torch.randn(4, 2, 3, dtype=DTYPE)
     hx = initial_state(native, 2, x.device)
     assert_close(ours(x, hx, lengths=[4, 1]), reference_with(native, x, [4, 1]))
@@ -268,7 +267,7 @@ def test_the_op_has_the_gradients_of_eager_torch(kind: str) -> None:
     """The op's own autograd (what compiled code uses): gradcheck, and eager torch's values."""
     native = make_rnn(kind, num_layers=2, bidirectional=True, hidden_size=3, input_size=2)
     options = [native.mode, native.num_layers, native.bias, False, True]
-    weights = [w.detach().clone().requires_grad_() for w in native._flat_weights]
+    weights = [w.detach().clone().requires_grad_() for w in native.parameters()]
     x = torch.randn(4, 3, 2, dtype=DTYPE, requires_grad=True)
     hx = [h.requires_grad_() for h in state_parts(initial_state(native, 3, x.device))]
     lengths = torch.tensor([3, 0, 4])
@@ -280,7 +279,8 @@ def test_the_op_has_the_gradients_of_eager_torch(kind: str) -> None:
         )
         return (output, h_n) if c0 is None else (output, h_n, c_n)
 
-    assert torch.autograd.gradcheck(op, (x, hx[0], c0, *weights))
+    # gradcheck hands non-Tensor inputs (c0=None for RNN/GRU) to `op` as they are.
+    assert torch.autograd.gradcheck(op, (x, hx[0], c0, *weights))  # type: ignore[arg-type]
     got = list(op(x, hx[0], c0, *weights))
     hx_arg = tuple(hx) if len(hx) == 2 else hx[0]
     with torch.no_grad():
@@ -313,8 +313,8 @@ def test_packed_rnn_runs_a_native_module_on_its_own_parameters(kind: str) -> Non
     x = torch.randn(4, 5, 3, dtype=DTYPE, requires_grad=True)
     lengths = [5, 0, 2, 1]
     hx = initial_state(native, 4, x.device)
-    got_values = list(packed_rnn(native, x, torch.tensor(lengths), hx, "test"))
-    got = [got_values[0], *state_parts(got_values[1])]
+    output, state = packed_rnn(native, x, torch.tensor(lengths), hx, "test")
+    got = [output, *state_parts(state)]
     expected = reference(native, x, lengths, hx)
     assert_close(got, expected)
     wrt = [x, *native.parameters()]

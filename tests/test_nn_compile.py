@@ -8,6 +8,7 @@ torch. The model-like test uses the default inductor backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -29,15 +30,17 @@ def lengths_for(steps: int, batch: int) -> Tensor:
     return lengths.flip(0)
 
 
-def values_and_grads(model: nn.Module, args: tuple[Any, ...]) -> list[Tensor]:
+def values_and_grads(
+    model: Callable[..., Any], args: tuple[Any, ...], parameters: Iterable[Tensor]
+) -> list[Tensor]:
     leaves = [a.detach().clone().requires_grad_() if a.is_floating_point() else a for a in args]
     result = model(*leaves)
     flat = [t for part in result for t in (part if isinstance(part, tuple) else (part,))]
     loss = sum(
         (t * torch.linspace(-1, 1, t.numel(), device=t.device).view_as(t)).sum() for t in flat
     )
-    wrt = [a for a in leaves if a.requires_grad] + list(model.parameters())
-    return flat + list(torch.autograd.grad(loss, wrt))  # type: ignore[arg-type]
+    wrt = [a for a in leaves if a.requires_grad] + list(parameters)
+    return flat + list(torch.autograd.grad(loss, wrt))
 
 
 class Call(nn.Module):
@@ -84,7 +87,10 @@ def test_compiles_to_one_graph_with_eager_values_and_gradients(
             args += (torch.randn(rows, batch, rnn.proj_size or rnn.hidden_size, device=device),)
             if cls is bnn.LSTM:
                 args += (torch.randn(rows, batch, rnn.hidden_size, device=device),)
-        assert_close(values_and_grads(compiled, args), values_and_grads(model, args))
+        params = list(model.parameters())
+        assert_close(
+            values_and_grads(compiled, args, params), values_and_grads(model, args, params)
+        )
         frames.append(counter.frame_count)
     # The first shape compiles (Dynamo may restart its analysis once); later ones reuse it.
     assert frames[0] >= 1
@@ -129,7 +135,10 @@ def test_inductor_tagger_trains_like_eager() -> None:
     compiled = torch.compile(model, fullgraph=True, dynamic=True)
     for steps, batch in SHAPES[:2]:
         args = (torch.randn(steps, batch, INPUT_SIZE), lengths_for(steps, batch))
-        assert_close(values_and_grads(compiled, args), values_and_grads(model, args))
+        params = list(model.parameters())
+        assert_close(
+            values_and_grads(compiled, args, params), values_and_grads(model, args, params)
+        )
 
 
 def test_export_with_dynamic_time_and_batch() -> None:

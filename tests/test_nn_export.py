@@ -74,7 +74,7 @@ def export(model: Call, args: tuple[Tensor, ...], path: Path) -> None:
     program.save(str(path))
 
 
-KINDS = {
+KINDS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "rnn_tanh": (bnn.RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (bnn.RNN, {"nonlinearity": "relu"}),
     "gru": (bnn.GRU, {}),

@@ -1,5 +1,6 @@
-"""Models built on the library exported to ONNX with a dynamic time axis equal eager PyTorch in
-onnxruntime, at the export's sequence length and at another one.
+"""Models built on the library, exported to ONNX with a dynamic time axis, equal eager PyTorch.
+
+They run in onnxruntime, at the export's sequence length and at another one.
 
 Needs the ``onnx`` test extra (onnx, onnxruntime, onnxscript); skipped without it.
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -16,6 +15,9 @@ from torch._dynamo.testing import CompileCounterWithBackend
 from birnn_utils import lengths_to_mask, mask_to_lengths, move_padding, value_checks
 
 from .portable_cases import SHAPES, lengths_for
+from .reference import LENGTH_KINDS, distinct_values, lengths_as, padded_batches, time_major
+
+DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool]
 
 
 def left_to_right_reference(x: Tensor, lengths: list[int]) -> Tensor:
@@ -28,44 +30,15 @@ def left_to_right_reference(x: Tensor, lengths: list[int]) -> Tensor:
     return out
 
 
-def distinct(shape: list[int], dtype: torch.dtype) -> Tensor:
-    values = torch.arange(1, int(np.prod(shape)) + 1).reshape(shape)
-    return values % 2 == 0 if dtype == torch.bool else values.to(dtype)
-
-
-def time_major(x: Tensor, batch_first: bool) -> Tensor:
-    return x.transpose(0, 1) if batch_first else x
-
-
-def as_kind(lengths: list[int], kind: str) -> Any:
-    return {
-        "list": list(lengths),
-        "tuple": tuple(lengths),
-        "numpy": np.array(lengths, dtype=np.int32),
-        "tensor": torch.tensor(lengths, dtype=torch.int32),
-    }[kind]
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> tuple[Tensor, list[int], bool]:
-    steps, batch = draw(st.integers(0, 6)), draw(st.integers(0, 5))
-    features = draw(st.lists(st.integers(0, 3), max_size=2))
-    batch_first = draw(st.booleans())
-    lengths = draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
-    shape = [batch, steps, *features] if batch_first else [steps, batch, *features]
-    dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.int64, torch.bool]))
-    return distinct(shape, dtype), lengths, batch_first
-
-
 @settings(max_examples=60, deadline=None)
-@given(case=cases(), kind=st.sampled_from(["list", "tuple", "numpy", "tensor"]))
+@given(case=padded_batches(DTYPES), kind=st.sampled_from(LENGTH_KINDS))
 def test_move_padding_matches_per_row_reference_and_inverts(
     device: torch.device, case: tuple[Tensor, list[int], bool], kind: str
-):
+) -> None:
     x, lengths, batch_first = case
     x = x.to(device)
     before = x.clone()
-    given_lengths = as_kind(lengths, kind)
+    given_lengths = lengths_as(lengths, kind, device)
 
     right = move_padding(x, given_lengths, batch_first=batch_first)
     left = move_padding(right, given_lengths, to="left", batch_first=batch_first)
@@ -81,8 +54,8 @@ def test_move_padding_matches_per_row_reference_and_inverts(
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=cases())
-def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]):
+@given(case=padded_batches(DTYPES))
+def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]) -> None:
     x, lengths, _ = case
     steps = x.shape[0] if not case[2] else x.shape[1]
     left_mask = lengths_to_mask(lengths, steps, padding_side="left")
@@ -99,16 +72,16 @@ def test_masks_follow_the_moved_sequences(case: tuple[Tensor, list[int], bool]):
     )
 
 
-def test_zero_steps_and_zero_lengths():
+def test_zero_steps_and_zero_lengths() -> None:
     x = torch.zeros(0, 3, 2)
     out = move_padding(x, [0, 0, 0])
     assert out.shape == x.shape
-    y = distinct([4, 2, 1], torch.float64)
+    y = distinct_values([4, 2, 1], torch.float64)
     assert torch.equal(move_padding(y, [0, 4]), y)  # all padding, or no padding: nothing moves
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_move_padding_gradcheck(batch_first: bool):
+def test_move_padding_gradcheck(batch_first: bool) -> None:
     shape = (3, 4, 2) if batch_first else (4, 3, 2)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([3, 0, 4])
@@ -118,7 +91,7 @@ def test_move_padding_gradcheck(batch_first: bool):
         )
 
 
-def test_right_padded_code_runs_on_left_padded_input():
+def test_right_padded_code_runs_on_left_padded_input() -> None:
     """The wiring padding_side="left" uses: move right, run an RNN packed, move outputs back."""
     torch.manual_seed(0)
     gru = torch.nn.GRU(3, 4, bidirectional=True, dtype=torch.float64)
@@ -192,19 +165,19 @@ BAD = {
 )
 def test_move_padding_rejects_bad_input(
     x: Any, lengths: Any, kwargs: dict[str, Any], error: type[Exception], message: str
-):
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         move_padding(x, lengths, **kwargs)
 
 
-def test_value_checks_off_skips_the_range_check_only():
+def test_value_checks_off_skips_the_range_check_only() -> None:
     with value_checks(False):
         move_padding(torch.ones(3, 2), [0, 3])
         with pytest.raises(ValueError, match="one entry per sequence"):
             move_padding(torch.ones(3, 2), [0])
 
 
-def test_padding_side_is_validated_and_left_masks_are_checked():
+def test_padding_side_is_validated_and_left_masks_are_checked() -> None:
     with pytest.raises(
         ValueError,
         match=re.escape("lengths_to_mask: `padding_side` must be 'left' or 'right', got 'up'"),
@@ -237,7 +210,9 @@ def test_padding_side_is_validated_and_left_masks_are_checked():
     assert torch.equal(left, before)
 
 
-def test_compiles_to_one_graph_for_every_shape(placement: tuple[torch.device, torch.device]):
+def test_compiles_to_one_graph_for_every_shape(
+    placement: tuple[torch.device, torch.device],
+) -> None:
     """As tests/test_compile.py does for the other tensor functions: one graph, dynamic T, B."""
     data, lengths_device = placement
 

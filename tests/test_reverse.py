@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,12 +10,23 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from birnn_utils import reverse_sequences
 
-from .reference import flip_rows
+from .reference import (
+    KINDS,
+    LENGTH_KINDS,
+    distinct_values,
+    flip_rows,
+    lengths_as,
+    make_rnn,
+    padded_batches,
+    state_parts,
+    time_major,
+    unidirectional_copy,
+)
 
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool, torch.complex64]
 
@@ -28,51 +38,15 @@ def repack_reference(packed: PackedSequence) -> PackedSequence:
     return pack_padded_sequence(flipped, lengths, enforce_sorted=packed.sorted_indices is None)
 
 
-def distinct_values(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
-    """Values that tell every element apart (alternating for bool), so a misplaced one shows."""
-    values = torch.arange(1, int(np.prod(shape)) + 1).reshape(tuple(shape))
-    return values % 2 == 0 if dtype == torch.bool else values.to(dtype)
-
-
-def time_major_rows(x: Tensor, batch_first: bool) -> Tensor:
-    return x.transpose(0, 1) if batch_first else x
-
-
-@st.composite
-def padded_cases(draw: st.DrawFn) -> tuple[Tensor, list[int], bool]:
-    steps = draw(st.integers(0, 6))
-    batch = draw(st.integers(0, 5))
-    features = draw(st.lists(st.integers(0, 3), max_size=2))
-    batch_first = draw(st.booleans())
-    lengths = draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
-    shape = [batch, steps, *features] if batch_first else [steps, batch, *features]
-    return distinct_values(shape, draw(st.sampled_from(DTYPES))), lengths, batch_first
-
-
-def as_kind(lengths: list[int], kind: str, device: torch.device) -> Any:
-    if kind == "list":
-        return list(lengths)
-    if kind == "tuple":
-        return tuple(lengths)
-    if kind == "numpy":
-        return np.array(lengths, dtype=np.int32)
-    if kind == "cpu":
-        return torch.tensor(lengths, dtype=torch.int32)
-    return torch.tensor(lengths, dtype=torch.int64, device=device)
-
-
-LENGTH_KINDS = ["list", "tuple", "numpy", "cpu", "device"]
-
-
 @settings(max_examples=50, deadline=None)
-@given(case=padded_cases(), kind=st.sampled_from(LENGTH_KINDS))
+@given(case=padded_batches(DTYPES), kind=st.sampled_from(LENGTH_KINDS))
 def test_padded_properties(
     device: torch.device, case: tuple[Tensor, list[int], bool], kind: str
 ) -> None:
     x, lengths, batch_first = case
     x = x.to(device)
     before = x.clone()
-    given_lengths = as_kind(lengths, kind, device)
+    given_lengths = lengths_as(lengths, kind, device)
 
     out = reverse_sequences(x, given_lengths, batch_first=batch_first)
 
@@ -80,7 +54,7 @@ def test_padded_properties(
     assert (out.shape, out.dtype, out.device) == (x.shape, x.dtype, x.device)
     assert torch.equal(out, flip_rows(x, lengths, batch_first))
     assert torch.equal(reverse_sequences(out, given_lengths, batch_first=batch_first), x)
-    out_rows, x_rows = time_major_rows(out, batch_first), time_major_rows(x, batch_first)
+    out_rows, x_rows = time_major(out, batch_first), time_major(x, batch_first)
     for b, n in enumerate(lengths):
         assert torch.equal(out_rows[n:, b], x_rows[n:, b])
 
@@ -282,62 +256,16 @@ def test_lengths_on_the_batch_axis_are_checked_against_t_with_batch_first() -> N
         reverse_sequences(x, [1, 1, 1], batch_first=True)
 
 
-def reverse_module(bidirectional: nn.RNNBase) -> nn.RNNBase:
-    """A unidirectional copy of layer 0's backward direction, its ``*_reverse`` params by hand."""
-    kwargs: dict[str, Any] = {
-        "input_size": bidirectional.input_size,
-        "hidden_size": bidirectional.hidden_size,
-        "bias": bidirectional.bias,
-        "batch_first": bidirectional.batch_first,
-    }
-    if isinstance(bidirectional, nn.LSTM):
-        kwargs["proj_size"] = bidirectional.proj_size
-    if isinstance(bidirectional, nn.RNN):
-        kwargs["nonlinearity"] = bidirectional.nonlinearity
-    module = type(bidirectional)(**kwargs)
-    copied = {f"{name}_reverse" for name, _ in module.named_parameters()}
-    assert copied == {n for n, _ in bidirectional.named_parameters() if n.endswith("_reverse")}
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            param.copy_(getattr(bidirectional, f"{name}_reverse"))
-    return module.to(bidirectional.get_parameter("weight_ih_l0"))
-
-
-def state_tensors(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, ...]:
-    return state if isinstance(state, tuple) else (state,)
-
-
-MODULES = {
-    "GRU": (nn.GRU, {}),
-    "LSTM": (nn.LSTM, {}),
-    "LSTM-proj": (nn.LSTM, {"proj_size": 2}),
-    "RNN-tanh": (nn.RNN, {"nonlinearity": "tanh"}),
-    "RNN-relu": (nn.RNN, {"nonlinearity": "relu"}),
-}
-
-
 @pytest.mark.parametrize("lengths", [[6, 4, 3, 1], [4, 6, 1, 3]], ids=["sorted", "unsorted"])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize(("cls", "extra"), MODULES.values(), ids=MODULES.keys())
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
-    device: torch.device,
-    cls: type[nn.RNNBase],
-    extra: dict[str, Any],
-    bias: bool,
-    batch_first: bool,
-    lengths: list[int],
+    device: torch.device, kind: str, bias: bool, batch_first: bool, lengths: list[int]
 ) -> None:
-    torch.manual_seed(0)
-    bidirectional = cls(
-        input_size=3,
-        hidden_size=4,
-        bias=bias,
-        batch_first=batch_first,
-        bidirectional=True,
-        **extra,
-    ).to(device, torch.float64)
-    reverse = reverse_module(bidirectional)
+    bidirectional = make_rnn(kind, bias=bias, batch_first=batch_first, bidirectional=True)
+    bidirectional = bidirectional.to(device)
+    reverse = unidirectional_copy(bidirectional, 0, "_reverse", batch_first=batch_first)
     steps, batch = max(lengths), len(lengths)
     shape = (batch, steps, 3) if batch_first else (steps, batch, 3)
     x = torch.randn(shape, dtype=torch.float64, device=device)
@@ -347,24 +275,24 @@ def test_backward_direction_is_the_reverse_module_on_reversed_sequences(
     packed_output, bi_state = bidirectional(packed_x)
     output, _ = pad_packed_sequence(packed_output, batch_first)
     h_out = output.shape[-1] // 2
-    backward = time_major_rows(output[..., h_out:], batch_first)
+    backward = time_major(output[..., h_out:], batch_first)
 
     # Padded: run on the reversed batch, reverse the output back, compare every valid step; the
     # final state is the reversed-back output at t = 0.
     padded_output, _ = reverse(reverse_sequences(x, lengths, batch_first=batch_first))
-    padded_back = time_major_rows(
+    padded_back = time_major(
         reverse_sequences(padded_output, lengths, batch_first=batch_first), batch_first
     )
     for b, n in enumerate(lengths):
         torch.testing.assert_close(padded_back[:n, b], backward[:n, b])
-    torch.testing.assert_close(padded_back[0], state_tensors(bi_state)[0][1])
+    torch.testing.assert_close(padded_back[0], state_parts(bi_state)[0][1])
 
     # Packed: reverse the PackedSequence itself, in and out, and compare data and full states.
     reverse_output, reverse_state = reverse(reverse_sequences(packed_x))
     torch.testing.assert_close(
         reverse_sequences(reverse_output).data, packed_output.data[..., h_out:]
     )
-    for bi, uni in zip(state_tensors(bi_state), state_tensors(reverse_state), strict=True):
+    for bi, uni in zip(state_parts(bi_state), state_parts(reverse_state), strict=True):
         torch.testing.assert_close(uni[0], bi[1])
 
 

@@ -170,7 +170,7 @@ def test_public_object_has_its_signature(api: Node, name: str, obj: object) -> N
     if len(signature) > 80:  # mkdocs.yml's line_length: formatted by ruff, one parameter a line
         assert "\n" in following.text().strip(), f"{name}: signature not formatted (no ruff?)"
     if inspect.isclass(obj) and not issubclass(obj, tuple):
-        own_init = inspect.signature(obj.__init__).parameters  # type: ignore[misc]
+        own_init = inspect.signature(obj.__init__).parameters
         for parameter in list(own_init)[1:]:  # the constructor's, merged into the class
             assert f"{parameter}" in signature, f"{name}: `{parameter}` not in {signature!r}"
     elif inspect.isfunction(obj):

@@ -1,5 +1,6 @@
-"""Module surgery against native modules: extract_forward_module, extract_reverse_module and
-make_bidirectional.
+"""Module surgery against native modules.
+
+Covers extract_forward_module, extract_reverse_module and make_bidirectional.
 
 References are the native bidirectional modules themselves, modules whose Parameters are
 assigned by hand, and a per-row loop that reverses sequences within their lengths.
@@ -22,7 +23,14 @@ from torch.testing import assert_close
 
 from birnn_utils import extract_forward_module, extract_reverse_module, make_bidirectional
 
-from .reference import KINDS, KINDS_AND_LAYERS, flip_rows, make_rnn, unidirectional_copy
+from .reference import (
+    KINDS,
+    KINDS_AND_LAYERS,
+    flip_rows,
+    make_rnn,
+    state_parts,
+    unidirectional_copy,
+)
 
 INPUT, HIDDEN, PROJ = 3, 4, 2
 STEPS, BATCH = 5, 4
@@ -72,17 +80,13 @@ def inputs(batch_first: bool, steps: int = STEPS, batch: int = BATCH, size: int 
     return torch.randn(shape, dtype=torch.float64)
 
 
-def states(state: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    return state if isinstance(state, tuple) else (state,)
-
-
 def run(
     module: nn.RNNBase, x: Tensor, lengths: list[int] | None = None, enforce_sorted: bool = False
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """The module's padded output and its ``(h_n,)`` or ``(h_n, c_n)``; packs when given lengths."""
     if lengths is None:
         output, state = module(x)
-        return output, states(state)
+        return output, tuple(state_parts(state))
     steps = x.shape[1] if module.batch_first else x.shape[0]
     packed = pack_padded_sequence(
         x, torch.tensor(lengths), batch_first=module.batch_first, enforce_sorted=enforce_sorted
@@ -91,7 +95,7 @@ def run(
     output, _ = pad_packed_sequence(
         packed_output, batch_first=module.batch_first, total_length=steps
     )
-    return output, states(state)
+    return output, tuple(state_parts(state))
 
 
 def snapshot(*modules: nn.Module) -> list[Any]:

@@ -19,6 +19,8 @@ from torch import Tensor
 __all__ = [
     "check_layer",
     "check_padded",
+    "check_tensor",
+    "check_time_and_batch",
     "format_shape",
     "jit_tracing",
     "value_checks",
@@ -129,6 +131,24 @@ def check_layer(layer: int, num_layers: int, where: str) -> int:
     return layer % num_layers
 
 
+def check_tensor(value: object, where: str, name: str, *, or_packed: bool = False) -> Tensor:
+    """``value``, if it is a Tensor; callers that also take a PackedSequence handle it first.
+
+    Args:
+        value: the user's value.
+        where: the public function's name, for error messages.
+        name: the argument's name, for error messages.
+        or_packed: whether the message should say a PackedSequence is accepted too.
+
+    Raises:
+        TypeError: if ``value`` is not a Tensor.
+    """
+    if not isinstance(value, Tensor):
+        expected = "a Tensor or a PackedSequence" if or_packed else "a Tensor"
+        raise TypeError(f"{where}: `{name}` must be {expected}, got {type(value).__name__}")
+    return value
+
+
 def check_padded(input: object, batch_first: bool, where: str, name: str = "input") -> None:
     """Check that ``input`` is a padded batch, a 3-D Tensor ``T x B x *`` (``B x T x *``).
 
@@ -142,11 +162,30 @@ def check_padded(input: object, batch_first: bool, where: str, name: str = "inpu
         TypeError: if ``input`` is not a Tensor.
         ValueError: if it is not 3-D.
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{where}: `{name}` must be a Tensor, got {type(input).__name__}")
-    if input.dim() != 3:
+    tensor = check_tensor(input, where, name)
+    if tensor.dim() != 3:
         layout = "B x T x *" if batch_first else "T x B x *"
         raise ValueError(
             f"{where}: `{name}` must be 3-D ({layout}, batch_first={batch_first}), "
-            f"got shape {format_shape(input)}"
+            f"got shape {format_shape(tensor)}"
+        )
+
+
+def check_time_and_batch(x: Tensor, batch_first: bool, where: str, name: str) -> None:
+    """Check that the Tensor ``x`` has a time and a batch dimension, ``T x B x *`` (``B x T x *``).
+
+    Args:
+        x: the user's Tensor.
+        batch_first: the layout the function expects.
+        where: the public function's name, for error messages.
+        name: the argument's name, for error messages.
+
+    Raises:
+        ValueError: if ``x`` has fewer than 2 dimensions.
+    """
+    if x.dim() < 2:
+        layout = "B x T x *" if batch_first else "T x B x *"
+        raise ValueError(
+            f"{where}: `{name}` must have at least 2 dimensions ({layout}), "
+            f"got shape {format_shape(x)}"
         )

@@ -10,17 +10,17 @@ direction's final state is its output at ``t = 0``, not at the last step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeAlias, Union, cast, overload
+from typing import Any, Generic, Literal, Protocol, TypeAlias, Union, cast, overload
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 # typing's NamedTuple cannot be Generic before Python 3.11; torch depends on typing_extensions.
 from typing_extensions import NamedTuple, TypeVar
 
-from ._checks import check_layer, format_shape, value_checks_enabled
+from ._checks import check_layer, check_tensor, format_shape, value_checks_enabled
 from ._lengths import (
     LengthsLike,
     check_lengths,
@@ -60,7 +60,17 @@ def _modes(where: str) -> list[str]:
     return ["concat", "sum", "mean", "mul", "stack"]
 
 
-def output_size(rnn: nn.RNNBase) -> int:
+class _RNNSizes(Protocol):
+    """The widths of a ``torch.nn.RNNBase`` or a ``birnn_utils.nn`` module."""
+
+    @property
+    def hidden_size(self) -> int: ...
+
+    @property
+    def proj_size(self) -> int: ...
+
+
+def output_size(rnn: _RNNSizes) -> int:
     """``H_out``, each direction's output and ``h_n`` width: ``proj_size`` or ``hidden_size``.
 
     Example:
@@ -164,12 +174,9 @@ def split_directions(output: _Output) -> Directions[_Output]:
         data = _packed_data(output, "split_directions")
         forward, backward = _split_directions(data, "output.data")
         return Directions(output._replace(data=forward), output._replace(data=backward))
-    if not isinstance(output, Tensor):
-        raise TypeError(
-            "split_directions: `output` must be a Tensor or a PackedSequence, "
-            f"got {type(output).__name__}"
-        )
-    forward, backward = _split_directions(output)
+    forward, backward = _split_directions(
+        check_tensor(output, "split_directions", "output", or_packed=True)
+    )
     # Views of a Tensor subclass keep its class (torch's __torch_function__).
     return Directions(cast(_Output, forward), cast(_Output, backward))
 
@@ -580,10 +587,6 @@ def final_outputs(
     if isinstance(output, PackedSequence):
         reject_lengths_for_packed(lengths, "final_outputs")
         return _packed_final_outputs(output)
-    if not isinstance(output, Tensor):
-        raise TypeError(
-            "final_outputs: `output` must be a Tensor or a PackedSequence, "
-            f"got {type(output).__name__}"
-        )
+    output = check_tensor(output, "final_outputs", "output", or_packed=True)
     lens = None if lengths is None else lengths_tensor(lengths, "final_outputs")
     return Directions(*_final_outputs(output, lens, batch_first))

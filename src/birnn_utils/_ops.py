@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ._layout import output_size
+
 __all__ = ["OP_NAME", "Options", "RNNLike", "packed_rnn", "rnn_options", "run_rnn"]
 
 OP_NAME = "birnn_utils::packed_rnn"
@@ -366,7 +368,7 @@ def packed_rnn(
     if hx is None:
         batch = input.shape[0 if options.batch_first else 1]
         layers = options.num_layers * (2 if options.bidirectional else 1)
-        h0 = input.new_zeros(layers, batch, rnn.proj_size or rnn.hidden_size)
+        h0 = input.new_zeros(layers, batch, output_size(rnn))
         c0 = input.new_zeros(layers, batch, rnn.hidden_size) if lstm else None
     elif isinstance(hx, tuple):
         h0, c0 = hx

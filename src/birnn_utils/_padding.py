@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import format_shape
+from ._checks import check_tensor, check_time_and_batch
 from ._lengths import LengthsLike, PaddingSide, as_lengths, check_padding_side
+from ._reverse import gather_steps
 from ._tree import tree_map
 
 __all__ = ["move_padding"]
@@ -24,17 +25,14 @@ __all__ = ["move_padding"]
 def _move_padding(x: Tensor, lengths: Tensor, to: str, batch_first: bool) -> Tensor:
     """The gather of :func:`move_padding` for checked int64 ``lengths`` on ``x``'s device."""
     time_dim = 1 if batch_first else 0
-    steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
+    steps = x.shape[time_dim]
     if steps == 0:
         return x.clone()
     # Step t of the result reads step (t + shift) mod T: a roll of each row by its own amount,
     # which carries the padding along, so that moving to one side and back is the identity.
     shift = steps - lengths if to == "right" else lengths
     time = torch.arange(steps, device=x.device).unsqueeze(1)
-    source = (time + shift) % steps
-    rows = torch.arange(batch, device=x.device)
-    flat = (source + rows * steps).t() if batch_first else source * batch + rows
-    return x.flatten(0, 1).index_select(0, flat.reshape(-1)).view(x.shape)
+    return gather_steps(x, (time + shift) % steps, batch_first)
 
 
 def _move_output_padding(output: Any, lengths: Tensor, batch_first: bool, where: str) -> Any:
@@ -97,15 +95,9 @@ def move_padding(
         >>> torch.equal(move_padding(right, [3, 2], to="left", batch_first=True), x)
         True
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"move_padding: `x` must be a Tensor, got {type(x).__name__}")
+    x = check_tensor(x, "move_padding", "x")
     side = check_padding_side(to, "move_padding", "to")
-    if x.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"move_padding: `x` must have at least 2 dimensions ({layout}), "
-            f"got shape {format_shape(x)}"
-        )
+    check_time_and_batch(x, batch_first, "move_padding", "x")
     time_dim = 1 if batch_first else 0
     lens = as_lengths(
         lengths,

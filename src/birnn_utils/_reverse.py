@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import format_shape
+from ._checks import check_tensor, check_time_and_batch
 from ._lengths import (
     LengthsLike,
     check_cu_seqlens,
@@ -31,12 +31,7 @@ __all__ = ["reverse_sequences"]
 
 
 def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: bool) -> Tensor:
-    if sequences.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"reverse_sequences: `sequences` must have at least 2 dimensions ({layout}), "
-            f"got shape {format_shape(sequences)}"
-        )
+    check_time_and_batch(sequences, batch_first, "reverse_sequences", "sequences")
     time_dim = 1 if batch_first else 0
     if lengths is None:
         return sequences.flip(time_dim)
@@ -47,16 +42,23 @@ def _reverse_sequences(sequences: Tensor, lengths: Tensor | None, batch_first: b
 
 def _reverse_padded(sequences: Tensor, lens: Tensor, batch_first: bool) -> Tensor:
     """The unchecked core: ``lens`` int64 ``(B,)`` on the data's device, already checked."""
-    time_dim = 1 if batch_first else 0
-    steps, batch = sequences.shape[time_dim], sequences.shape[1 - time_dim]
-    device = sequences.device
-    time = torch.arange(steps, device=device).unsqueeze(1)
-    rows = torch.arange(batch, device=device)
+    steps = sequences.shape[1 if batch_first else 0]
+    time = torch.arange(steps, device=sequences.device).unsqueeze(1)
     # The step each output step reads, T x B: valid steps mirror, padding maps to itself.
-    source = torch.where(time < lens, lens - 1 - time, time)
-    # One index_select over the flattened (time, batch) rows copies whole feature rows at once.
+    return gather_steps(sequences, torch.where(time < lens, lens - 1 - time, time), batch_first)
+
+
+def gather_steps(x: Tensor, source: Tensor, batch_first: bool) -> Tensor:
+    """Step ``source[t, b]`` of row ``b`` at each step ``t``: ``source`` is ``T x B`` int64.
+
+    The per-row step gather of :func:`reverse_sequences` and :func:`~birnn_utils.move_padding`.
+    One index_select over the flattened (time, batch) rows copies whole feature rows at once.
+    """
+    time_dim = 1 if batch_first else 0
+    steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
+    rows = torch.arange(batch, device=x.device)
     flat = (source + rows * steps).t() if batch_first else source * batch + rows
-    return sequences.flatten(0, 1).index_select(0, flat.reshape(-1)).view(sequences.shape)
+    return x.flatten(0, 1).index_select(0, flat.reshape(-1)).view(x.shape)
 
 
 def _reverse_varlen(tokens: Tensor, cu_seqlens: Tensor) -> Tensor:
@@ -174,10 +176,6 @@ def reverse_sequences(
     if isinstance(sequences, PackedSequence):
         reject_lengths_for_packed(lengths, "reverse_sequences")
         return _reverse_packed(sequences)
-    if not isinstance(sequences, Tensor):
-        raise TypeError(
-            "reverse_sequences: `sequences` must be a Tensor or a PackedSequence, "
-            f"got {type(sequences).__name__}"
-        )
+    sequences = check_tensor(sequences, "reverse_sequences", "sequences", or_packed=True)
     lens = None if lengths is None else lengths_tensor(lengths, "reverse_sequences")
     return _reverse_sequences(sequences, lens, batch_first)

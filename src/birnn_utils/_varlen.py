@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ._checks import format_shape
+from ._checks import check_tensor, check_time_and_batch, format_shape
 from ._lengths import LengthsLike, check_cu_seqlens, check_lengths, lengths_tensor, packed_steps
 
 __all__ = [
@@ -36,8 +36,7 @@ def varlen_tokens(x: object, batch_first: bool, where: str, name: str = "input")
         TypeError: if ``x`` is not a Tensor.
         ValueError: if it is a scalar, or batch-first without a leading dimension of 1.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{where}: `{name}` must be a Tensor, got {type(x).__name__}")
+    x = check_tensor(x, where, name)
     if batch_first:
         if x.dim() < 2 or x.shape[0] != 1:
             raise ValueError(
@@ -92,8 +91,9 @@ def lengths_to_cu_seqlens(lengths: LengthsLike) -> Tensor:
 
 
 def cu_seqlens_to_lengths(cu_seqlens: Tensor) -> Tensor:
-    """The lengths of the sequences that ``cu_seqlens`` delimits, the inverse of
-    :func:`lengths_to_cu_seqlens`.
+    """The lengths of the sequences that ``cu_seqlens`` delimits.
+
+    The inverse of :func:`lengths_to_cu_seqlens`.
 
     Args:
         cu_seqlens: 1-D integer Tensor ``(B + 1,)`` of offsets: 0, then non-decreasing.
@@ -146,13 +146,8 @@ def padded_to_varlen(
         (tensor([[1, 2, 3, 4]]), tensor([0, 3, 4], dtype=torch.int32))
     """
     where = "padded_to_varlen"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{where}: `x` must be a Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        layout = "B x T x *" if batch_first else "T x B x *"
-        raise ValueError(
-            f"{where}: `x` must have at least 2 dimensions ({layout}), got shape {format_shape(x)}"
-        )
+    x = check_tensor(x, where, "x")
+    check_time_and_batch(x, batch_first, where, "x")
     time_dim = 1 if batch_first else 0
     steps, batch = x.shape[time_dim], x.shape[1 - time_dim]
     lens = check_lengths(lengths_tensor(lengths, where), batch, steps, None, where)

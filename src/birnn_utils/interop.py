@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_layer, format_shape
-from ._layout import Directions, State, final_states
+from ._layout import Directions, State, final_states, output_size
 from ._surgery import _check_rnn
 
 __all__ = [
@@ -84,8 +84,7 @@ def _suffixes(rnn: nn.RNNBase) -> list[str]:
 
 
 def _layer_input_size(rnn: nn.RNNBase, layer: int) -> int:
-    h_out = rnn.proj_size or rnn.hidden_size
-    return rnn.input_size if layer == 0 else len(_suffixes(rnn)) * h_out
+    return rnn.input_size if layer == 0 else len(_suffixes(rnn)) * output_size(rnn)
 
 
 def _check_keras_module(rnn: object, layer: int, where: str) -> tuple[nn.RNNBase, int]:
@@ -447,7 +446,7 @@ def load_tf1_lstm_weights(
     if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
         raise TypeError(f"{where}: `forget_bias` must be a float, got {type(forget_bias).__name__}")
     hidden, inputs = rnn.hidden_size, _layer_input_size(rnn, layer)
-    h_out = rnn.proj_size or hidden
+    h_out = output_size(rnn)
     fused = _as_tensor(kernel, where, "kernel")
     bias_tensor = _as_tensor(bias, where, "bias")
     for name, tensor, shape in (

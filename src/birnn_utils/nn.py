@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from ._layout import output_size
 from ._lengths import LengthsLike, as_lengths
 from ._ops import packed_rnn
 
@@ -180,7 +181,7 @@ class _RNNBase(nn.Module, Generic[NativeT]):
 
     def _check_hx(self, hx: Hidden, batch: int, where: str) -> None:
         rows = self.num_layers * (2 if self.bidirectional else 1)
-        h_out = self.proj_size or self.hidden_size
+        h_out = output_size(self)
         if self.mode == "LSTM":
             expected = {"h_0": (rows, batch, h_out), "c_0": (rows, batch, self.hidden_size)}
             if not isinstance(hx, tuple) or len(hx) != 2:
