@@ -124,12 +124,12 @@ CASES = [
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_bidirectional_equals_keras(
     kind: str, merge_mode: str | None, padding: str, return_sequences: bool, initial: bool
-):
+) -> None:
     assert compare(kind, merge_mode, padding, return_sequences, initial) <= ATOL
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
-def test_unidirectional_equals_keras(kind: str):
+def test_unidirectional_equals_keras(kind: str) -> None:
     keras.utils.set_random_seed(3)
     layer = LAYERS[kind](H, return_sequences=True, return_state=True)
     x, lengths = batch("right", seed=4)
@@ -147,7 +147,7 @@ def test_unidirectional_equals_keras(kind: str):
         np.testing.assert_allclose(got_state.numpy(), want, rtol=0, atol=ATOL)
 
 
-def test_pad_sequences_and_masking_layer_pipeline():
+def test_pad_sequences_and_masking_layer_pipeline() -> None:
     """Keras's usual pipeline: pad_sequences (left) and a Masking layer, ported as it is."""
     rng = np.random.default_rng(5)
     sequences = [rng.normal(size=(n, F)).astype(np.float32) for n in LENGTHS]
@@ -170,7 +170,7 @@ def test_pad_sequences_and_masking_layer_pipeline():
     assert encoded.lengths.tolist() == LENGTHS
 
 
-def test_stacked_keras_layers_load_into_one_torch_module():
+def test_stacked_keras_layers_load_into_one_torch_module() -> None:
     """Two stacked Bidirectional(GRU) layers into one nn.GRU(num_layers=2): layer 1 reads 2H."""
     keras.utils.set_random_seed(7)
     first = keras.layers.Bidirectional(keras.layers.GRU(H, return_sequences=True))
@@ -188,7 +188,7 @@ def test_stacked_keras_layers_load_into_one_torch_module():
         np.testing.assert_array_equal(got, want)
 
 
-def test_torch_weights_into_keras():
+def test_torch_weights_into_keras() -> None:
     """The other way: a torch module's weights set into a Keras layer compute the same."""
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(F, H, bidirectional=True, batch_first=True)
@@ -201,7 +201,7 @@ def test_torch_weights_into_keras():
     np.testing.assert_allclose(numpy(bidirectional(x)), expected.numpy(), rtol=0, atol=ATOL)
 
 
-def test_refusals_name_the_keras_setting():
+def test_refusals_name_the_keras_setting() -> None:
     gru = keras.layers.GRU(H, reset_after=False)
     gru.build((None, T, F))
     with pytest.raises(ValueError, match=r"GRU\(reset_after=False\) applies the reset gate"):
@@ -226,9 +226,11 @@ def test_refusals_name_the_keras_setting():
         from_keras(keras.layers.Dense(H))
 
 
-def test_keras_leaves_torch_as_it_was():
-    """Importing and running Keras's torch backend changes none of torch's global settings that
-    other tests rely on (a fresh process: here Keras may already be imported)."""
+def test_keras_leaves_torch_as_it_was() -> None:
+    """Keras's torch backend changes none of torch's global settings that other tests rely on.
+
+    Checked in a fresh process: here Keras may already be imported.
+    """
     script = """if True:
         import os, torch
         def settings():
