@@ -186,8 +186,8 @@ def run_packed(
     Args:
         rnn: a module with the ``nn.RNN`` calling convention that accepts a PackedSequence:
             ``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, their :mod:`birnn_utils.nn` counterparts (uni-
-            or bidirectional) or a :class:`~birnn_utils.Bidirectional` of them. Its ``batch_first`` attribute (``False``
-            if absent) sets the layout of ``input``.
+            or bidirectional) or a :class:`~birnn_utils.Bidirectional` of them. Its
+            ``batch_first`` attribute (``False`` if absent) sets the layout of ``input``.
         input: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), right-padded.
         lengths: ``B`` valid lengths in ``[0, T]``: a 1-D integer Tensor (any device), a list
             or tuple of ints, or a numpy integer array; any order.
