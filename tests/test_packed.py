@@ -242,7 +242,7 @@ def test_a_state_for_the_wrong_batch_is_refused() -> None:
         run_packed(gru, x, [0, 0], torch.zeros(2, 2, 5))
     bi = Bidirectional(nn.GRU(3, 4))
     for lengths in ([5, 0], [0, 0]):
-        with pytest.raises(ValueError, match=r"Bidirectional: `hx` must"):
+        with pytest.raises(ValueError, match=r"Bidirectional: `hx`'s h_0 must have shape \(1, 2,"):
             bi(x, Directions(torch.zeros(1, 7, 4), None), lengths=lengths)
 
 
