@@ -8,8 +8,8 @@ three ``(T, B)`` proves that T and B stay symbolic. The ``aot_eager`` backend ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import pytest
 import torch
@@ -22,6 +22,7 @@ import birnn_utils.nn as bnn
 from birnn_utils import Bidirectional, BiRNNEncoder, Directions, run_packed
 
 from .reference import unidirectional_copy
+from .test_bidirectional import value_reads  # noqa: F401 (a fixture)
 
 SHAPES = [(6, 3), (9, 4), (4, 2)]  # (T, B); B never equals the input size 5 (duck sizing)
 INPUT_SIZE = 5
@@ -62,7 +63,7 @@ def flat(result: Any) -> list[Tensor]:
 
 
 def values_and_grads(
-    fn: Callable[..., Any], x: Tensor, params: list[Tensor], *rest: Any
+    fn: Callable[..., Any], x: Tensor, params: Sequence[Tensor], *rest: Any
 ) -> list[Tensor]:
     """``fn(x, *rest)``'s Tensors, then the gradients of a weighted sum wrt ``x`` and ``params``."""
     x = x.detach().clone().requires_grad_()
@@ -72,7 +73,10 @@ def values_and_grads(
 
 
 def compiled_frames(
-    fn: Callable[..., Any], reference: Callable[..., Any], params: list[Tensor], batch_first: bool
+    fn: Callable[..., Any],
+    reference: Callable[..., Any],
+    params: Sequence[Tensor],
+    batch_first: bool,
 ) -> list[int]:
     """Compile ``fn``, compare it with ``reference`` at each shape; frames compiled after each."""
     torch.compiler.reset()
@@ -106,11 +110,11 @@ RNN_CASES = [
 
 @pytest.mark.parametrize(("cls", "kwargs"), RNN_CASES, ids=["bilstm", "gru", "birnn-relu"])
 def test_run_packed_compiles_with_a_birnn_utils_module(
-    cls: type[nn.RNNBase], kwargs: dict[str, Any]
+    cls: Callable[..., nn.RNNBase], kwargs: dict[str, Any]
 ) -> None:
     torch.manual_seed(0)
     native = cls(INPUT_SIZE, 4, dtype=torch.float64, **kwargs)
-    wrapper = getattr(bnn, cls.__name__).from_module(native)
+    wrapper = getattr(bnn, type(native).__name__).from_module(native)
     params = list(native.parameters())
     frames = compiled_frames(
         lambda x, lengths: run_packed(wrapper, x, lengths),
@@ -134,7 +138,7 @@ def test_run_packed_of_a_torch_module_runs_its_kernel_and_keeps_hooks() -> None:
         calls.append("forward")
         return original(self, *args)
 
-    nn.LSTM.forward = spy  # type: ignore[method-assign]
+    nn.LSTM.forward = spy  # type: ignore[method-assign, assignment]
     try:
         # A patched class forward is not torch's own: the module is called.
         assert_close(
@@ -208,14 +212,16 @@ def test_compiled_encoder_of_a_torch_lstm(with_mask: bool) -> None:
 def test_training_the_compiled_encoder_trains_the_given_module() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(INPUT_SIZE, 4, bidirectional=True)
-    before = lstm.weight_hh_l0_reverse.detach().clone()
+    weight = lstm.get_parameter("weight_hh_l0_reverse")
+    before = weight.detach().clone()
     encoder = BiRNNEncoder(lstm)
-    compiled = torch.compile(encoder, fullgraph=True, backend="aot_eager")
+    compiled: Callable[..., Any] = torch.compile(encoder, fullgraph=True, backend="aot_eager")
     optimizer = torch.optim.SGD(encoder.parameters(), lr=0.1)
-    torch.cat(compiled(torch.randn(5, 3, INPUT_SIZE), [5, 2, 0]).final, -1).sum().backward()
+    loss = torch.cat(compiled(torch.randn(5, 3, INPUT_SIZE), [5, 2, 0]).final, -1).sum()
+    loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
-    assert not torch.equal(lstm.weight_hh_l0_reverse, before)
-    assert encoder.rnn.weight_hh_l0_reverse is lstm.weight_hh_l0_reverse
+    assert not torch.equal(weight, before)
+    assert encoder.rnn.get_parameter("weight_hh_l0_reverse") is weight
 
 
 def test_export_encoder_of_a_torch_lstm_with_dynamic_time_and_batch() -> None:
@@ -244,8 +250,9 @@ def test_bidirectional_of_birnn_utils_modules_compiles_with_lengths(tied: bool) 
             for name, param in native.named_parameters():
                 if name.endswith("_reverse"):
                     param.copy_(native.get_parameter(name.removesuffix("_reverse")))
-    forward = bnn.GRU.from_module(unidirectional_copy(native, 0, ""))
-    backward = forward if tied else bnn.GRU.from_module(unidirectional_copy(native, 0, "_reverse"))
+    forward = bnn.GRU.from_module(cast(nn.GRU, unidirectional_copy(native, 0, "")))
+    reverse = cast(nn.GRU, unidirectional_copy(native, 0, "_reverse"))
+    backward = forward if tied else bnn.GRU.from_module(reverse)
     bi = Bidirectional(forward, backward)
     params = list(bi.parameters())
 
@@ -297,3 +304,26 @@ def test_bidirectional_states_keep_their_directions() -> None:
     assert_close(output, expected_output)
     assert_close(flat(states), flat(expected_states))
     assert_close(states.backward[0][:, 2], hx.backward[0][:, 2])  # length 0 keeps its hx
+
+
+def test_one_value_read_per_public_call_with_birnn_utils_modules(
+    value_reads: list[str],  # noqa: F811 (the fixture)
+) -> None:
+    """In eager mode the lengths (or the mask) are read once per call, as for torch.nn modules."""
+    lstm = bnn.LSTM(INPUT_SIZE, 3, bidirectional=True)
+    pair = Bidirectional(bnn.GRU(INPUT_SIZE, 3), bnn.GRU(INPUT_SIZE, 3))
+    x, lengths = torch.randn(4, 3, INPUT_SIZE), torch.tensor([4, 0, 2])
+    mask = torch.arange(4) < lengths.unsqueeze(1)
+    calls: dict[str, Callable[[], object]] = {
+        "run_packed": lambda: run_packed(lstm, x, lengths),
+        "Bidirectional": lambda: pair(x, lengths=lengths),
+        "BiRNNEncoder": lambda: BiRNNEncoder(lstm)(x, lengths),
+        "BiRNNEncoder(mask)": lambda: BiRNNEncoder(lstm)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(pair)(x, lengths),
+    }
+    counts = {}
+    for name, call in calls.items():
+        value_reads.clear()
+        call()
+        counts[name] = len(value_reads)
+    assert counts == dict.fromkeys(calls, 1)
