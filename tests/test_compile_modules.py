@@ -22,7 +22,7 @@ import birnn_utils.nn as bnn
 from birnn_utils import Bidirectional, BiRNNEncoder, Directions, run_packed
 
 from .reference import unidirectional_copy
-from .test_bidirectional import value_reads  # noqa: F401 (a fixture)
+from .test_nn_compile import assert_exports_with_dynamic_time_and_batch
 
 SHAPES = [(6, 3), (9, 4), (4, 2)]  # (T, B); B never equals the input size 5 (duck sizing)
 INPUT_SIZE = 5
@@ -227,17 +227,7 @@ def test_training_the_compiled_encoder_trains_the_given_module() -> None:
 def test_export_encoder_of_a_torch_lstm_with_dynamic_time_and_batch() -> None:
     torch.manual_seed(0)
     encoder = BiRNNEncoder(nn.LSTM(INPUT_SIZE, 4, num_layers=2, bidirectional=True)).eval()
-    steps, batch = torch.export.Dim("T", min=2), torch.export.Dim("B", min=2)
-    exported = torch.export.export(
-        encoder,
-        (torch.randn(6, 3, INPUT_SIZE), lengths_for(6, 3)),
-        dynamic_shapes=({0: steps, 1: batch}, {0: batch}),
-    )
-    ops = {str(node.target) for node in exported.graph.nodes}
-    assert "birnn_utils.packed_rnn.default" in ops
-    for steps_, batch_ in SHAPES:
-        args = (torch.randn(steps_, batch_, INPUT_SIZE), lengths_for(steps_, batch_))
-        assert_close(flat(exported.module()(*args)), flat(encoder(*args)))
+    assert_exports_with_dynamic_time_and_batch(encoder, lengths_for)
 
 
 @pytest.mark.parametrize("tied", [False, True], ids=["two", "tied"])
@@ -304,26 +294,3 @@ def test_bidirectional_states_keep_their_directions() -> None:
     assert_close(output, expected_output)
     assert_close(flat(states), flat(expected_states))
     assert_close(states.backward[0][:, 2], hx.backward[0][:, 2])  # length 0 keeps its hx
-
-
-def test_one_value_read_per_public_call_with_birnn_utils_modules(
-    value_reads: list[str],  # noqa: F811 (the fixture)
-) -> None:
-    """In eager mode the lengths (or the mask) are read once per call, as for torch.nn modules."""
-    lstm = bnn.LSTM(INPUT_SIZE, 3, bidirectional=True)
-    pair = Bidirectional(bnn.GRU(INPUT_SIZE, 3), bnn.GRU(INPUT_SIZE, 3))
-    x, lengths = torch.randn(4, 3, INPUT_SIZE), torch.tensor([4, 0, 2])
-    mask = torch.arange(4) < lengths.unsqueeze(1)
-    calls: dict[str, Callable[[], object]] = {
-        "run_packed": lambda: run_packed(lstm, x, lengths),
-        "Bidirectional": lambda: pair(x, lengths=lengths),
-        "BiRNNEncoder": lambda: BiRNNEncoder(lstm)(x, lengths),
-        "BiRNNEncoder(mask)": lambda: BiRNNEncoder(lstm)(x, mask=mask),
-        "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(pair)(x, lengths),
-    }
-    counts = {}
-    for name, call in calls.items():
-        value_reads.clear()
-        call()
-        counts[name] = len(value_reads)
-    assert counts == dict.fromkeys(calls, 1)
