@@ -189,10 +189,13 @@ class Bidirectional(nn.Module):
     within its length, so padding never precedes a valid step in either direction: for causal
     modules every output at a valid step equals running that sequence alone, unpadded (a
     whole-tensor ``flip`` puts the padding first instead). Outputs at padding are zeros. When
-    both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM``, the input is packed internally, so the
-    final states are taken at each sequence's last valid step and sequences of length 0 keep
-    their initial state; other modules run over the padding after each sequence, and their
-    final states are those after step ``T - 1``.
+    both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or their :mod:`birnn_utils.nn`
+    counterparts), the input is packed internally, so the final states are taken at each
+    sequence's last valid step and sequences of length 0 keep their initial state; other modules
+    run over the padding after each sequence, and their final states are those after step
+    ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles (``torch.compile(fullgraph=True,
+    dynamic=True)``): each direction is one call of the op ``birnn_utils::packed_rnn``.
+    ``torch.compile`` refuses ``torch.nn``'s RNN modules, which this wrapper keeps as given.
 
     ``Bidirectional(m, backward=m)`` ties the weights: one module for both directions, its
     parameters listed once, the gradients of both directions added up in them (partial tying,
