@@ -529,6 +529,7 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
     ours_pair = Bidirectional(
         *(birnn_utils.nn.LSTM.from_module(cast(nn.LSTM, m)) for m in directions_of(lstm, 0))
     )
+    left_encoder = BiRNNEncoder(wrapper, padding_side="left")
     calls: dict[str, Callable[[], object]] = {
         "Bidirectional(native, lengths)": lambda: wrapper(x, lengths=lengths),
         "Bidirectional(tied, lengths)": lambda: tied(x, lengths=lengths),
@@ -547,6 +548,11 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
         "BiRNNEncoder(birnn_utils.nn)": lambda: BiRNNEncoder(ours)(x, lengths),
         "BiRNNEncoder(birnn_utils.nn, mask)": lambda: BiRNNEncoder(ours)(x, mask=mask),
         "BiRNNEncoder(Bidirectional(birnn_utils.nn))": lambda: BiRNNEncoder(ours_pair)(x, lengths),
+        "run_packed(left)": lambda: run_packed(lstm, x, lengths, padding_side="left"),
+        "Bidirectional(native, left)": lambda: wrapper(x, lengths=lengths, padding_side="left"),
+        "Bidirectional(custom, left)": lambda: custom(x, lengths=lengths, padding_side="left"),
+        "BiRNNEncoder(left)": lambda: BiRNNEncoder(lstm, padding_side="left")(x, lengths),
+        "BiRNNEncoder(left, mask)": lambda: left_encoder(x, mask=mask.flip(1)),
     }
     counts = {}
     for name, call in calls.items():
