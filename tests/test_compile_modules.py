@@ -209,6 +209,22 @@ def test_compiled_encoder_of_a_torch_lstm(with_mask: bool) -> None:
     one_graph_for_all_shapes(frames)
 
 
+def test_compiled_encoder_with_left_padding_and_a_mask() -> None:
+    """Keras-style input (eager checked against native modules in test_encoder.py)."""
+    torch.manual_seed(0)
+    gru = nn.GRU(INPUT_SIZE, 4, bidirectional=True, batch_first=True)
+    encoder = BiRNNEncoder(gru, merge="sum", padding_side="left")
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(encoder, fullgraph=True, dynamic=True, backend=counter)
+    for steps, batch in SHAPES:
+        lengths = lengths_for(steps, batch)
+        mask = (torch.arange(steps) < lengths.unsqueeze(1)).flip(1)
+        x = torch.randn(batch, steps, INPUT_SIZE)
+        assert_close(flat(compiled(x, mask=mask)), flat(encoder(x, mask=mask)))
+    assert counter.frame_count <= 2  # one graph (Dynamo may restart its analysis once)
+
+
 def test_training_the_compiled_encoder_trains_the_given_module() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(INPUT_SIZE, 4, bidirectional=True)
