@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 import birnn_utils._encoder
 import birnn_utils._lengths
+import birnn_utils.nn
 from birnn_utils import (
     Bidirectional,
     BiRNNEncoder,
@@ -524,6 +525,10 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
             return x
 
     mixer = Bidirectional(VarlenIdentity(), batch_first=False)
+    ours = birnn_utils.nn.LSTM.from_module(cast(nn.LSTM, lstm))
+    ours_pair = Bidirectional(
+        *(birnn_utils.nn.LSTM.from_module(cast(nn.LSTM, m)) for m in directions_of(lstm, 0))
+    )
     left_encoder = BiRNNEncoder(wrapper, padding_side="left")
     calls: dict[str, Callable[[], object]] = {
         "Bidirectional(native, lengths)": lambda: wrapper(x, lengths=lengths),
@@ -538,6 +543,11 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
         "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(wrapper)(x, lengths),
         "BiRNNEncoder(Bidirectional, mask)": lambda: BiRNNEncoder(wrapper)(x, mask=mask),
         "BiRNNEncoder(Bidirectional(custom))": lambda: BiRNNEncoder(custom)(x, lengths),
+        "run_packed(birnn_utils.nn)": lambda: run_packed(ours, x, lengths),
+        "Bidirectional(birnn_utils.nn)": lambda: ours_pair(x, lengths=lengths),
+        "BiRNNEncoder(birnn_utils.nn)": lambda: BiRNNEncoder(ours)(x, lengths),
+        "BiRNNEncoder(birnn_utils.nn, mask)": lambda: BiRNNEncoder(ours)(x, mask=mask),
+        "BiRNNEncoder(Bidirectional(birnn_utils.nn))": lambda: BiRNNEncoder(ours_pair)(x, lengths),
         "run_packed(left)": lambda: run_packed(lstm, x, lengths, padding_side="left"),
         "Bidirectional(native, left)": lambda: wrapper(x, lengths=lengths, padding_side="left"),
         "Bidirectional(custom, left)": lambda: custom(x, lengths=lengths, padding_side="left"),

@@ -143,7 +143,13 @@ def test_inductor_tagger_trains_like_eager() -> None:
 
 def test_export_with_dynamic_time_and_batch() -> None:
     torch.manual_seed(0)
-    model = Tagger().eval()
+    assert_exports_with_dynamic_time_and_batch(Tagger().eval(), lengths_for)
+
+
+def assert_exports_with_dynamic_time_and_batch(
+    model: nn.Module, lengths_for: Callable[[int, int], Tensor]
+) -> None:
+    """``model(x, lengths)`` exported with Dim("T") and Dim("B") equals eager at each shape."""
     steps, batch = torch.export.Dim("T", min=2), torch.export.Dim("B", min=2)
     exported = torch.export.export(
         model,

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.testing import assert_close
 
 import birnn_utils.nn as bnn
-from birnn_utils import onnx_translation_table
+from birnn_utils import BiRNNEncoder, onnx_translation_table
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -51,8 +51,7 @@ def example(rnn: Any, steps: int, batch: int, lengths: list[int]) -> tuple[Tenso
     return (torch.randn(shape, generator=generator), torch.tensor(lengths), *state)
 
 
-def export(model: Call, args: tuple[Tensor, ...], path: Path) -> None:
-    batch_first = model.rnn.batch_first
+def export(model: nn.Module, args: tuple[Tensor, ...], path: Path, batch_first: bool) -> None:
     steps, batch = torch.export.Dim("T", min=2), torch.export.Dim("B", min=2)
     # The state's parts are one input, the `*hx` tuple.
     shapes = (
@@ -105,7 +104,12 @@ def test_onnxruntime_equals_pytorch(
     )
     model = Call(rnn).eval()
     path = tmp_path / "model.onnx"
-    export(model, example(rnn, *SHAPES[0]), path)
+    export(model, example(rnn, *SHAPES[0]), path, batch_first)
+    assert_onnxruntime_matches(path, model, rnn)
+
+
+def assert_onnxruntime_matches(path: Path, model: nn.Module, rnn: Any) -> None:
+    """Check that onnxruntime runs ``path`` as eager ``model`` runs, at each of SHAPES."""
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     for shape in SHAPES:
@@ -121,7 +125,7 @@ def test_projections_are_refused_at_export(tmp_path: Path) -> None:
     h0, c0 = torch.zeros(1, 2, 2), torch.zeros(1, 2, HIDDEN)
     args = (torch.randn(4, 2, INPUT_SIZE), torch.tensor([4, 2]), h0, c0)
     with pytest.raises(Exception, match=r"an LSTM with `proj_size` > 0 has no ONNX equivalent"):
-        export(Call(rnn).eval(), args, tmp_path / "model.onnx")
+        export(Call(rnn).eval(), args, tmp_path / "model.onnx", False)
 
 
 def test_without_onnxscript_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +137,26 @@ def test_without_onnxscript_the_error_names_the_extra(monkeypatch: pytest.Monkey
 def test_importing_the_library_does_not_import_onnxscript() -> None:
     code = "import sys, birnn_utils, birnn_utils.nn; assert 'onnxscript' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class Encode(nn.Module):
+    """A BiRNNEncoder's outputs as a flat tuple, as onnxruntime returns them."""
+
+    def __init__(self, encoder: BiRNNEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: Tensor, lengths: Tensor, *hx: Tensor) -> tuple[Tensor, ...]:
+        encoded = self.encoder(x, lengths, initial_state=(hx[0], hx[1]))
+        return (encoded.outputs, *encoded.final, *encoded.states, encoded.lengths)
+
+
+def test_encoder_of_a_torch_lstm_in_onnxruntime(tmp_path: Path) -> None:
+    """BiRNNEncoder(torch.nn.LSTM) exports: its module runs as ONNX's LSTM with sequence_lens."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(INPUT_SIZE, HIDDEN, num_layers=2, bidirectional=True, batch_first=True)
+    encoder = BiRNNEncoder(lstm).eval()
+    model = Encode(encoder)
+    path = tmp_path / "encoder.onnx"
+    export(model, example(encoder.rnn, *SHAPES[0]), path, True)
+    assert_onnxruntime_matches(path, model, encoder.rnn)

@@ -21,7 +21,7 @@ from ._lengths import (
     check_padding_side,
     reject_lengths_for_packed,
 )
-from ._packed import cpu_lengths, run_packed_core
+from ._packed import cpu_lengths, run_packed_core, runs_kernel
 from ._padding import _move_output_padding, _move_padding
 from ._reverse import _reverse_packed, _reverse_padded, _reverse_varlen
 from ._tree import tree_map
@@ -180,10 +180,13 @@ class Bidirectional(nn.Module):
     within its length, so padding never precedes a valid step in either direction: for causal
     modules every output at a valid step equals running that sequence alone, unpadded (a
     whole-tensor ``flip`` puts the padding first instead). Outputs at padding are zeros. When
-    both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM``, the input is packed internally, so the
-    final states are taken at each sequence's last valid step and sequences of length 0 keep
-    their initial state; other modules run over the padding after each sequence, and their
-    final states are those after step ``T - 1``.
+    both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or their :mod:`birnn_utils.nn`
+    counterparts), the input is packed internally, so the final states are taken at each
+    sequence's last valid step and sequences of length 0 keep their initial state; other modules
+    run over the padding after each sequence, and their final states are those after step
+    ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles (``torch.compile(fullgraph=True,
+    dynamic=True)``): each direction is one call of the op ``birnn_utils::packed_rnn``.
+    ``torch.compile`` refuses ``torch.nn``'s RNN modules, which this wrapper keeps as given.
 
     ``Bidirectional(m, backward=m)`` ties the weights: one module for both directions, its
     parameters listed once, the gradients of both directions added up in them (partial tying,
@@ -382,8 +385,9 @@ class Bidirectional(nn.Module):
         return self._forward_with_lengths(input, hx, lens, kwargs, side)
 
     def _native(self) -> bool:
-        return isinstance(self.forward_module, nn.RNNBase) and isinstance(
-            self.backward_module, nn.RNNBase
+        return all(
+            isinstance(m, nn.RNNBase) or runs_kernel(m)
+            for m in (self.forward_module, self.backward_module)
         )
 
     def _forward_with_lengths(
@@ -508,24 +512,42 @@ class Bidirectional(nn.Module):
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:
         """Native recurrent modules on padded input, packed so that the final states are exact.
 
-        Two modules: the input is packed once and this wrapper runs on the PackedSequence (its
-        reversal is a gather of the packed data). A tied module: the input and its reversal
-        are packed together, ``2B`` sequences, and run in one call.
+        A tied module: the input and its reversal are packed together, ``2B`` sequences, and
+        run in one call. Two modules that run their kernel (see
+        :func:`~birnn_utils._packed.runs_kernel`): each direction is one kernel call, the
+        backward one on the input reversed within each length, so that the whole forward
+        compiles (the recurrences are ``birnn_utils::packed_rnn`` nodes). Other native modules
+        (hooks, subclasses): the input is packed once and this wrapper runs on the
+        PackedSequence (its reversal is a gather of the packed data).
         """
         batch_first = self.batch_first
-        if not self._tied_batch(hx):
+        tied = self._tied_batch(hx)
+        modules = (self.forward_module, self.backward_module)
+        if not tied and not all(runs_kernel(m) for m in modules):
             return run_packed_core(self, input, lens, hx, batch_first, "Bidirectional")
         batch_dim = 0 if batch_first else 1
         batch = input.shape[batch_dim]
         lens_here = lens.to(input.device, non_blocking=True)
-        output, state = run_packed_core(
-            self.forward_module,
-            torch.cat([input, _reverse_padded(input, lens_here, batch_first)], batch_dim),
-            torch.cat([lens, lens]),
-            _stack_states(hx),
-            batch_first,
-            "Bidirectional",
-        )
-        forward_output, backward_output = output.split(batch, batch_dim)
+        reversed_input = _reverse_padded(input, lens_here, batch_first)
+        if tied:
+            output, state = run_packed_core(
+                self.forward_module,
+                torch.cat([input, reversed_input], batch_dim),
+                torch.cat([lens, lens]),
+                _stack_states(hx),
+                batch_first,
+                "Bidirectional",
+            )
+            forward_output, backward_output = output.split(batch, batch_dim)
+            states = Directions(*_split_state(state, batch))
+        else:
+            h_forward, h_backward = Directions(None, None) if hx is None else hx
+            forward_output, forward_state = run_packed_core(
+                modules[0], input, lens, h_forward, batch_first, "Bidirectional"
+            )
+            backward_output, backward_state = run_packed_core(
+                modules[1], reversed_input, lens, h_backward, batch_first, "Bidirectional"
+            )
+            states = Directions(forward_state, backward_state)
         backward_output = _reverse_padded(backward_output, lens_here, batch_first)
-        return self._merge(forward_output, backward_output), Directions(*_split_state(state, batch))
+        return self._merge(forward_output, backward_output), states

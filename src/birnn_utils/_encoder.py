@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from . import nn as birnn_nn
 from ._bidirectional import Bidirectional
 from ._checks import check_padded, value_checks
 from ._layout import (
@@ -21,7 +23,7 @@ from ._layout import (
     split_directions,
 )
 from ._lengths import LengthsLike, PaddingSide, check_padding_side, check_right_padded
-from ._packed import cpu_lengths, run_packed_core
+from ._packed import cpu_lengths, run_packed_core, runs_kernel
 from ._padding import _move_padding
 from ._tree import tree_map
 
@@ -67,7 +69,7 @@ def _check_rnn(rnn: nn.Module) -> None:
                 f"{rnn.merge!r}: set the merge mode on BiRNNEncoder instead"
             )
         return
-    if not isinstance(rnn, nn.RNNBase):
+    if not isinstance(rnn, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)):
         raise TypeError(
             "BiRNNEncoder: `rnn` must be a bidirectional nn.RNN, nn.GRU or nn.LSTM, or a "
             f"Bidirectional, got {type(rnn).__name__}"
@@ -77,6 +79,26 @@ def _check_rnn(rnn: nn.Module) -> None:
             "BiRNNEncoder: `rnn` must be bidirectional, got a unidirectional "
             f"{type(rnn).__name__}: build it with bidirectional=True"
         )
+
+
+_WRAPPERS: dict[type[nn.Module], Any] = {
+    nn.RNN: birnn_nn.RNN,
+    nn.GRU: birnn_nn.GRU,
+    nn.LSTM: birnn_nn.LSTM,
+}
+
+
+def _compilable(rnn: nn.Module) -> nn.Module:
+    """``rnn``, or for a plain ``torch.nn`` RNN/GRU/LSTM its :mod:`birnn_utils.nn` counterpart.
+
+    ``torch.compile`` refuses ``torch.nn``'s RNN modules; the counterpart holds the very same
+    Parameters under the same names. Subclasses, parametrized modules and modules with forward
+    hooks are kept as they are: their forward is not the kernel alone.
+    """
+    wrapper = _WRAPPERS.get(type(rnn))
+    if wrapper is None or not runs_kernel(rnn):
+        return rnn
+    return wrapper.from_module(rnn)  # type: ignore[no-any-return]
 
 
 def _h_out(rnn: nn.Module) -> int:
@@ -144,7 +166,9 @@ def _encode(
         output, states = rnn._forward_with_lengths(input, hx, lens, {})
     else:
         output, states = run_packed_core(rnn, input, lens, hx, batch_first, "BiRNNEncoder")
-    with value_checks(False):  # the lengths were checked above: no second read
+    # The lengths were checked above: no second read. (Compiled code reads none, and the
+    # switch, a ContextVar, would break the graph.)
+    with nullcontext() if torch.compiler.is_compiling() else value_checks(False):
         final = final_outputs(output, lens, batch_first=batch_first)
     if here is None:
         here = torch.full((batch,), steps, dtype=torch.int64, device=input.device)
@@ -162,11 +186,23 @@ class BiRNNEncoder(nn.Module):
     unpack to the input's ``T``, read each sequence's final features at the right steps, and
     merge the two directions, returning everything in the caller's batch order.
 
+    The encoder compiles: ``torch.compile(encoder, fullgraph=True, dynamic=True)`` gives one
+    graph, with lengths or a mask, for any ``T`` and ``B``, and ``torch.export`` takes it with
+    dynamic ``T`` and ``B``; the recurrence is one node, the custom op
+    ``birnn_utils::packed_rnn``. For that, a plain ``torch.nn.RNN``/``GRU``/``LSTM`` (which
+    ``torch.compile`` refuses) is replaced by its :mod:`birnn_utils.nn` counterpart built with
+    ``from_module``: ``encoder.rnn`` is that module, holding the very Parameters of the one
+    given, under the same names, so the ``state_dict`` keys stay ``rnn.weight_ih_l0``, ... and
+    training the encoder trains the given module. Subclasses, parametrized modules and modules
+    with forward hooks are kept as given (and do not compile); a
+    :class:`~birnn_utils.Bidirectional` compiles when its modules are :mod:`birnn_utils.nn` ones.
+
     Args:
         rnn: a bidirectional ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (any ``num_layers``,
-            ``proj_size``, ``batch_first``), or a :class:`~birnn_utils.Bidirectional` with
-            ``merge="concat"`` (its modules' states must have the batch on dim 1, as ``h_n``
-            has, for sequences of length 0 and for :meth:`bridge`).
+            ``proj_size``, ``batch_first``) or :mod:`birnn_utils.nn` counterpart, or a
+            :class:`~birnn_utils.Bidirectional` with ``merge="concat"`` (its modules' states
+            must have the batch on dim 1, as ``h_n`` has, for sequences of length 0 and for
+            :meth:`bridge`).
         merge: how :attr:`EncoderOutput.outputs` combines the directions, one of the modes of
             :func:`~birnn_utils.merge_directions`: ``"concat"``, ``"sum"``, ``"mean"``,
             ``"mul"``, ``"stack"``.
@@ -217,7 +253,7 @@ class BiRNNEncoder(nn.Module):
         super().__init__()
         _check_rnn(rnn)
         check_mode(merge, "BiRNNEncoder", "merge")
-        self.rnn = rnn
+        self.rnn = _compilable(rnn)
         self.merge = merge
         self.padding_side = check_padding_side(padding_side, "BiRNNEncoder")
 

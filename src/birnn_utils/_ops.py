@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._layout import output_size
 
-__all__ = ["OP_NAME", "Options", "RNNLike", "packed_rnn", "rnn_options", "run_rnn"]
+__all__ = ["OP_NAME", "Options", "RNNLike", "check_state", "packed_rnn", "rnn_options", "run_rnn"]
 
 OP_NAME = "birnn_utils::packed_rnn"
 
@@ -38,6 +38,7 @@ class RNNLike(Protocol):
     """What :func:`packed_rnn` reads from a module: ``torch.nn.RNNBase``'s attributes."""
 
     mode: str
+    input_size: int
     hidden_size: int
     proj_size: int
     num_layers: int
@@ -62,6 +63,34 @@ class Options(NamedTuple):
 def rnn_options(rnn: RNNLike) -> Options:
     """The kernel options of ``rnn`` (a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM)."""
     return Options(rnn.mode, rnn.num_layers, rnn.bias, rnn.batch_first, rnn.bidirectional)
+
+
+def check_state(rnn: RNNLike, hx: object, batch: int, where: str) -> None:
+    """Raise unless ``hx`` is ``rnn``'s initial state for ``batch`` sequences (shapes only).
+
+    Raises:
+        TypeError: for an LSTM's ``hx`` that is not a pair, another's that is not a Tensor.
+        ValueError: for a part of the wrong shape.
+    """
+    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
+    h_out = output_size(rnn)
+    if rnn.mode == "LSTM":
+        expected = {"h_0": (rows, batch, h_out), "c_0": (rows, batch, rnn.hidden_size)}
+        if not isinstance(hx, tuple) or len(hx) != 2:
+            raise TypeError(f"{where}: `hx` must be a tuple (h_0, c_0), got {type(hx).__name__}")
+        parts = dict(zip(expected, hx, strict=True))
+    else:
+        expected = {"h_0": (rows, batch, h_out)}
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"{where}: `hx` must be a Tensor h_0, got {type(hx).__name__}")
+        parts = {"h_0": hx}
+    for name, part in parts.items():
+        if not isinstance(part, Tensor) or tuple(part.shape) != expected[name]:
+            got = tuple(part.shape) if isinstance(part, Tensor) else type(part).__name__
+            raise ValueError(
+                f"{where}: `hx`'s {name} must have shape {expected[name]} "
+                f"(num_layers * num_directions, B, size), got {got}"
+            )
 
 
 def run_rnn(
@@ -356,12 +385,18 @@ def packed_rnn(
         ``(output, h_n)`` or ``(output, (h_n, c_n))``, as the module returns them.
 
     Raises:
-        ValueError: for input that is not 3-D, or, while compiling, dropout between layers in
-            training mode (the backward recomputes the forward and could not draw the same
-            masks).
+        TypeError: for an ``hx`` of the wrong structure.
+        ValueError: for input that is not 3-D or has not ``rnn.input_size`` features, an
+            ``hx`` of the wrong shape, or, while compiling, dropout between layers in training
+            mode (the backward recomputes the forward and could not draw the same masks).
     """
     if input.dim() != 3:
         raise ValueError(f"{where}: `input` must be 3-D with `lengths`, got {input.dim()}-D")
+    if input.shape[2] != rnn.input_size:
+        raise ValueError(
+            f"{where}: `input` must have the module's input_size ({rnn.input_size}) features "
+            f"on its last dim, got {input.shape[2]}"
+        )
     options = rnn_options(rnn)
     weights = [getattr(rnn, name) for name in rnn._flat_weights_names]
     lstm = options.mode == "LSTM"
@@ -370,10 +405,9 @@ def packed_rnn(
         layers = options.num_layers * (2 if options.bidirectional else 1)
         h0 = input.new_zeros(layers, batch, output_size(rnn))
         c0 = input.new_zeros(layers, batch, rnn.hidden_size) if lstm else None
-    elif isinstance(hx, tuple):
-        h0, c0 = hx
     else:
-        h0, c0 = hx, None
+        check_state(rnn, hx, input.shape[0 if options.batch_first else 1], where)
+        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
     # The one copy of the lengths: packing reads them on the CPU (cuDNN's packed path too).
     cpu_lengths = None if lengths is None else lengths.to("cpu", torch.int64)
     if torch.compiler.is_compiling():

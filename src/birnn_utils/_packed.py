@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from . import nn as birnn_nn
 from ._checks import check_padded, format_shape
 from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
+from ._ops import RNNLike, packed_rnn
 from ._padding import _move_output_padding, _move_padding
 from ._tree import tree_map
 
-__all__ = ["cpu_lengths", "run_packed", "run_packed_core"]
+__all__ = ["cpu_lengths", "run_packed", "run_packed_core", "runs_kernel"]
+
+_NATIVE_FORWARDS = (nn.RNN.forward, nn.GRU.forward, nn.LSTM.forward, birnn_nn.LSTM.forward)
+
+
+def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
+    """Whether :func:`~birnn_utils._ops.packed_rnn` computes what ``rnn`` would on packed input.
+
+    True for a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM (parametrized ones included)
+    whose ``forward`` is the library's own and that has no forward hooks: then its kernel is
+    called with its weights, without calling the module, which ``torch.compile`` could not.
+    """
+    return (
+        isinstance(rnn, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM))
+        and type(rnn).forward in _NATIVE_FORWARDS
+        and not rnn._forward_hooks
+        and not rnn._forward_pre_hooks
+    )
 
 
 def cpu_lengths(lengths: LengthsLike, batch: int, steps: int, where: str) -> Tensor:
@@ -91,6 +110,9 @@ def run_packed_core(
     rnn: nn.Module, input: Tensor, lengths: Tensor, hx: Any, batch_first: bool, where: str
 ) -> tuple[Any, Any]:
     """:func:`run_packed` without its checks: ``lengths`` int64 on the CPU, already checked."""
+    if runs_kernel(rnn):
+        # Before any read of the lengths: under torch.compile this is one node of the graph.
+        return packed_rnn(rnn, input, lengths, hx, where)
     batch_dim = 0 if batch_first else 1
     steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
     nonempty = lengths > 0
@@ -157,9 +179,15 @@ def run_packed(
     length is 0 the module does not run at all: the shapes come from a run on the ``meta``
     device, which draws no random numbers and updates no statistics.
 
-    The module is called as ``rnn(packed, hx)``, the ``nn.RNN`` convention, whatever it is.
-    The lengths are read once (copied to the CPU first when they are on a GPU, where packing
-    wants them).
+    The module is called as ``rnn(packed, hx)``, the ``nn.RNN`` convention, whatever it is,
+    except for a ``torch.nn`` or :mod:`birnn_utils.nn` RNN/GRU/LSTM with its own ``forward`` and
+    no forward hooks: its native kernel runs on its weights directly (the same computation),
+    through the custom op ``birnn_utils::packed_rnn`` under ``torch.compile``/``torch.export``.
+    So ``run_packed`` compiles with ``fullgraph=True`` and ``dynamic=True`` for a
+    :mod:`birnn_utils.nn` module; ``torch.compile`` refuses ``torch.nn``'s RNN modules
+    themselves, even their attributes, so wrap one first with ``from_module`` (the same
+    Parameters). The lengths are read once (copied to the CPU first when they are on a GPU,
+    where packing wants them), and not at all while compiling.
 
     With ``padding_side="left"`` (Keras's ``pad_sequences`` default) sequence ``b`` sits at
     steps ``T - lengths[b] .. T - 1``: it is moved to the front (one gather, see
@@ -168,9 +196,9 @@ def run_packed(
 
     Args:
         rnn: a module with the ``nn.RNN`` calling convention that accepts a PackedSequence:
-            ``nn.RNN``, ``nn.GRU``, ``nn.LSTM`` (uni- or bidirectional) or a
-            :class:`~birnn_utils.Bidirectional` of them. Its ``batch_first`` attribute (``False``
-            if absent) sets the layout of ``input``.
+            ``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, their :mod:`birnn_utils.nn` counterparts (uni-
+            or bidirectional) or a :class:`~birnn_utils.Bidirectional` of them. Its
+            ``batch_first`` attribute (``False`` if absent) sets the layout of ``input``.
         input: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), padded on
             ``padding_side``.
         lengths: ``B`` valid lengths in ``[0, T]``: a 1-D integer Tensor (any device), a list
@@ -190,8 +218,9 @@ def run_packed(
         TypeError: if ``input`` is not a Tensor, ``lengths`` are not integers, or ``hx`` is not
             a Tensor or a tuple of them.
         ValueError: if ``input`` is not 3-D, ``lengths`` have the wrong count or a value out of
-            range, ``padding_side`` is not ``"left"`` or ``"right"``, or (with empty sequences)
-            ``hx`` does not have the module's state shape.
+            range, ``padding_side`` is not ``"left"`` or ``"right"``, or ``hx`` does not have
+            the module's state shape (for other modules: with empty sequences; the module checks
+            it otherwise).
 
     Example:
         >>> import torch

@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from ._layout import output_size
 from ._lengths import LengthsLike, as_lengths
 from ._ops import packed_rnn
 
@@ -175,31 +174,7 @@ class _RNNBase(nn.Module, Generic[NativeT]):
                 where=where,
             )
         )
-        if hx is not None:
-            self._check_hx(hx, input.shape[batch_dim], where)
         return packed_rnn(self, input, checked, hx, where)
-
-    def _check_hx(self, hx: Hidden, batch: int, where: str) -> None:
-        rows = self.num_layers * (2 if self.bidirectional else 1)
-        h_out = output_size(self)
-        if self.mode == "LSTM":
-            expected = {"h_0": (rows, batch, h_out), "c_0": (rows, batch, self.hidden_size)}
-            if not isinstance(hx, tuple) or len(hx) != 2:
-                raise TypeError(
-                    f"{where}: `hx` must be a tuple (h_0, c_0), got {type(hx).__name__}"
-                )
-            parts = dict(zip(expected, hx, strict=True))
-        else:
-            expected = {"h_0": (rows, batch, h_out)}
-            if not isinstance(hx, Tensor):
-                raise TypeError(f"{where}: `hx` must be a Tensor h_0, got {type(hx).__name__}")
-            parts = {"h_0": hx}
-        for name, part in parts.items():
-            if tuple(part.shape) != expected[name]:
-                raise ValueError(
-                    f"{where}: `hx`'s {name} must have shape {expected[name]} "
-                    f"(num_layers * num_directions, B, size), got {tuple(part.shape)}"
-                )
 
 
 class RNN(_RNNBase[nn.RNN]):
