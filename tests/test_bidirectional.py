@@ -524,6 +524,7 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
             return x
 
     mixer = Bidirectional(VarlenIdentity(), batch_first=False)
+    left_encoder = BiRNNEncoder(wrapper, padding_side="left")
     calls: dict[str, Callable[[], object]] = {
         "Bidirectional(native, lengths)": lambda: wrapper(x, lengths=lengths),
         "Bidirectional(tied, lengths)": lambda: tied(x, lengths=lengths),
@@ -537,6 +538,11 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
         "BiRNNEncoder(Bidirectional)": lambda: BiRNNEncoder(wrapper)(x, lengths),
         "BiRNNEncoder(Bidirectional, mask)": lambda: BiRNNEncoder(wrapper)(x, mask=mask),
         "BiRNNEncoder(Bidirectional(custom))": lambda: BiRNNEncoder(custom)(x, lengths),
+        "run_packed(left)": lambda: run_packed(lstm, x, lengths, padding_side="left"),
+        "Bidirectional(native, left)": lambda: wrapper(x, lengths=lengths, padding_side="left"),
+        "Bidirectional(custom, left)": lambda: custom(x, lengths=lengths, padding_side="left"),
+        "BiRNNEncoder(left)": lambda: BiRNNEncoder(lstm, padding_side="left")(x, lengths),
+        "BiRNNEncoder(left, mask)": lambda: left_encoder(x, mask=mask.flip(1)),
     }
     counts = {}
     for name, call in calls.items():

@@ -15,7 +15,15 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from birnn_utils import Directions, bridge_states, final_states, interop, merge_directions
+from birnn_utils import (
+    Bidirectional,
+    BiRNNEncoder,
+    Directions,
+    bridge_states,
+    final_states,
+    interop,
+    merge_directions,
+)
 from birnn_utils.interop import (
     from_keras,
     from_keras_states,
@@ -553,12 +561,35 @@ def test_interop_names_are_documented_with_examples():
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: merge_directions(torch.ones(2), torch.ones(2), "ave"),
-        lambda: bridge_states(torch.ones(2, 1, 3), "ave"),
+        (
+            lambda: merge_directions(torch.ones(2), torch.ones(2), "ave"),
+            "merge_directions: `mode` must be one of 'concat', 'sum', 'mean', 'mul', 'stack', ",
+        ),
+        (
+            lambda: bridge_states(torch.ones(2, 1, 3), "ave"),
+            "bridge_states: `mode` must be one of 'concat', 'sum', 'mean', ",
+        ),
+        (
+            lambda: Bidirectional(nn.GRU(3, 4), merge="ave"),
+            "Bidirectional: `merge` must be one of 'concat', 'sum', 'mean', 'mul', 'stack' or "
+            "None, ",
+        ),
+        (
+            lambda: BiRNNEncoder(nn.GRU(3, 4, bidirectional=True), merge="ave"),
+            "BiRNNEncoder: `merge` must be one of 'concat', 'sum', 'mean', 'mul', 'stack', ",
+        ),
     ],
 )
-def test_keras_merge_mode_names_point_to_ours(call: Any):
-    with pytest.raises(ValueError, match=re.escape("got 'ave' (Keras's 'ave' is 'mean' here)")):
+def test_keras_merge_mode_names_point_to_ours(call: Any, message: str):
+    hint = "got 'ave' (Keras's 'ave' is 'mean' here)"
+    with pytest.raises(ValueError, match=re.escape(message + hint)):
         call()
+
+
+def test_merge_mode_of_another_type_is_shown() -> None:
+    with pytest.raises(ValueError, match=re.escape("or None, got 3")):
+        Bidirectional(nn.GRU(3, 4), merge=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=re.escape("'stack', got None")):
+        BiRNNEncoder(nn.GRU(3, 4, bidirectional=True), merge=None)  # type: ignore[arg-type]

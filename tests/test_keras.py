@@ -18,16 +18,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch import Tensor
 
 keras = pytest.importorskip("keras")
 
 from birnn_utils import (  # noqa: E402 (Keras's backend is chosen before it is imported)
-    final_outputs,
+    BiRNNEncoder,
+    PaddingSide,
     lengths_to_mask,
     mask_to_lengths,
     merge_directions,
-    move_padding,
     run_packed,
     split_directions,
 )
@@ -66,20 +65,6 @@ def batch(padding: str, seed: int = 0) -> tuple[np.ndarray[Any, Any], list[int]]
     return x * mask[..., None], list(LENGTHS)
 
 
-def torch_run(
-    rnn: torch.nn.RNNBase, x: np.ndarray[Any, Any], lengths: list[int], padding: str, hx: Any
-) -> tuple[Tensor, Any]:
-    """The torch side: left padding moved to the right, run packed, moved back."""
-    side = "left" if padding == "left" else "right"
-    inputs = torch.from_numpy(x)
-    if side == "left":
-        inputs = move_padding(inputs, lengths, to="right", batch_first=True)
-    output, state = run_packed(rnn, inputs, lengths, hx)
-    if side == "left":
-        output = move_padding(output, lengths, to="left", batch_first=True)
-    return output, state
-
-
 def compare(
     kind: str,
     merge_mode: str | None,
@@ -101,15 +86,17 @@ def compare(
     result = [numpy(r) for r in bidirectional(x, **kwargs)]
 
     rnn = from_keras(bidirectional)
+    side: PaddingSide = "left" if padding == "left" else "right"
+    inputs = torch.from_numpy(x)
     with torch.no_grad():
         hx = from_keras_states(initial_state) if initial else None
-        output, state = torch_run(rnn, x, lengths, padding, hx)
-        flat_states = keras_states(state)
         if return_sequences:
+            output, state = run_packed(rnn, inputs, lengths, hx, padding_side=side)
             directions = split_directions(output)
         else:  # Keras's last output: zeros for a length-0 row, where the state is the initial one
-            right = move_padding(output, lengths, batch_first=True) if padding == "left" else output
-            directions = final_outputs(right, lengths, batch_first=True)
+            encoded = BiRNNEncoder(rnn, padding_side=side)(inputs, lengths, initial_state=hx)
+            directions, state = encoded.final, encoded.states
+        flat_states = keras_states(state)
         mode = MERGE[merge_mode]
         merged = list(directions) if mode is None else [merge_directions(*directions, mode)]
     expected_outputs, expected_states = result[: len(merged)], result[len(merged) :]
@@ -170,14 +157,17 @@ def test_pad_sequences_and_masking_layer_pipeline():
     model = keras.Sequential([keras.Input((T, F)), keras.layers.Masking(0.0), bidirectional])
     expected = numpy(model(padded))
 
-    mask = torch.from_numpy(padded).ne(0).any(-1)
+    x = torch.from_numpy(padded)
+    mask = x.ne(0).any(-1)
     lengths = mask_to_lengths(mask, padding_side="left")
     assert lengths.tolist() == LENGTHS
+    lstm = from_keras(bidirectional)
     with torch.no_grad():
-        output, _ = torch_run(from_keras(bidirectional), padded, lengths.tolist(), "left", None)
+        output, _ = run_packed(lstm, x, lengths, padding_side="left")
+        encoded = BiRNNEncoder(lstm, padding_side="left")(x, mask=mask)
     np.testing.assert_allclose(output.numpy(), expected, rtol=0, atol=ATOL)
-    ends = final_outputs(move_padding(output, lengths, batch_first=True), lengths, batch_first=True)
-    assert ends.forward.shape == (B, H)
+    np.testing.assert_allclose(encoded.outputs.numpy(), expected, rtol=0, atol=ATOL)
+    assert encoded.lengths.tolist() == LENGTHS
 
 
 def test_stacked_keras_layers_load_into_one_torch_module():

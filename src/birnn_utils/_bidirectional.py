@@ -12,31 +12,22 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_padded
-from ._layout import _MERGE_MODES, Directions, MergeMode, _merge_directions
+from ._layout import Directions, MergeMode, _merge_directions, check_mode
 from ._lengths import (
     LengthsLike,
+    PaddingSide,
     as_lengths,
     check_cu_seqlens,
+    check_padding_side,
     reject_lengths_for_packed,
 )
 from ._packed import cpu_lengths, run_packed_core
+from ._padding import _move_output_padding, _move_padding
 from ._reverse import _reverse_packed, _reverse_padded, _reverse_varlen
 from ._tree import tree_map
 from ._varlen import varlen_tokens
 
-__all__ = ["Bidirectional", "check_merge"]
-
-
-def check_merge(merge: object, where: str, *, allow_none: bool) -> None:
-    """Raise unless ``merge`` is a mode of :func:`~birnn_utils.merge_directions` (or None).
-
-    Raises:
-        ValueError: naming ``where`` and the modes.
-    """
-    if (merge is None and allow_none) or (isinstance(merge, str) and merge in _MERGE_MODES):
-        return
-    options = ", ".join(map(repr, _MERGE_MODES)) + (" or None" if allow_none else "")
-    raise ValueError(f"{where}: `merge` must be one of {options}, got {merge!r}")
+__all__ = ["Bidirectional"]
 
 
 def _check_module(module: object, name: str) -> None:
@@ -270,7 +261,7 @@ class Bidirectional(nn.Module):
         if backward is None:
             backward = _fresh_copy(forward)
         _check_module(backward, "backward")
-        check_merge(merge, "Bidirectional", allow_none=True)
+        check_mode(merge, "Bidirectional", "merge", allow_none=True)
         if not isinstance(batch_directions, bool):
             raise TypeError(
                 "Bidirectional: `batch_directions` must be a bool, got "
@@ -289,6 +280,7 @@ class Bidirectional(nn.Module):
         *,
         lengths: LengthsLike | None = None,
         cu_seqlens: Tensor | None = None,
+        padding_side: PaddingSide = "right",
         **kwargs: Any,
     ) -> Any:
         """Run both directions.
@@ -306,14 +298,21 @@ class Bidirectional(nn.Module):
             cu_seqlens: for a varlen ``input``, the ``B + 1`` offsets of its sequences (see
                 :func:`~birnn_utils.padded_to_varlen`). The backward module reads each segment
                 reversed, and both modules get ``cu_seqlens=`` as a keyword argument.
+            padding_side: where a padded ``input`` holds its padding: ``"right"``, or
+                ``"left"`` (Keras's ``pad_sequences`` default: sequence ``b`` at steps
+                ``T - lengths[b] .. T - 1``). Left-padded input is moved to the right (one
+                gather, see :func:`~birnn_utils.move_padding`), run, and its outputs moved
+                back; the states need no move. Without ``lengths`` every sequence fills ``T``
+                and the side does not matter. A PackedSequence or a varlen input has no
+                padding: ``"left"`` is refused there.
             **kwargs: passed unchanged to both modules.
 
         Returns:
             For the ``nn.RNN`` convention, ``(output, Directions(forward_state,
             backward_state))``; for a mixer, ``output`` alone. ``output`` is the merged outputs,
-            shaped as ``input`` but for the features (zeros at padding when ``lengths`` are
-            given), a PackedSequence for a PackedSequence; with ``merge=None``, ``Directions``
-            of the two outputs.
+            shaped as ``input`` but for the features (zeros at padding, on ``padding_side``,
+            when ``lengths`` are given), a PackedSequence for a PackedSequence; with
+            ``merge=None``, ``Directions`` of the two outputs.
 
         Raises:
             TypeError: for an ``input`` that is neither a Tensor nor a PackedSequence, an
@@ -321,9 +320,20 @@ class Bidirectional(nn.Module):
                 that returns something else than a Tensor or an ``(output, state)`` pair.
             ValueError: for a padded ``input`` that is not 3-D, ``lengths`` out of range or of
                 the wrong count, bad ``cu_seqlens``, ``lengths`` together with ``cu_seqlens``,
-                or either with a PackedSequence.
+                either with a PackedSequence, a ``padding_side`` other than ``"left"`` or
+                ``"right"``, or ``"left"`` with a PackedSequence or ``cu_seqlens``.
+
+        Example:
+            >>> import torch
+            >>> from birnn_utils import Bidirectional
+            >>> bi = Bidirectional(torch.nn.GRU(3, 4, batch_first=True))
+            >>> x = torch.tensor([[[0.0] * 3, [1, 2, 3]]])  # B=1, T=2, left-padded: length 1
+            >>> output, states = bi(x, lengths=[1], padding_side="left")
+            >>> output[0, 0].abs().sum().item(), torch.equal(output[0, 1, :4], states.forward[0, 0])
+            (0.0, True)
         """
         where = "Bidirectional"
+        side = check_padding_side(padding_side, where)
         if hx is not None and not isinstance(hx, Directions):
             raise TypeError(
                 "Bidirectional: `hx` must be a Directions(forward, backward) of the two modules' "
@@ -333,6 +343,11 @@ class Bidirectional(nn.Module):
             reject_lengths_for_packed(lengths, where)
             if cu_seqlens is not None:
                 raise ValueError(f"{where}: `cu_seqlens` must be None for a PackedSequence")
+            if side == "left":
+                raise ValueError(
+                    f"{where}: `padding_side` must be 'right' for a PackedSequence, which holds "
+                    "no padding, got 'left'"
+                )
             return self._run(input, hx, _reverse_packed, None, kwargs)
         if not isinstance(input, Tensor):
             raise TypeError(
@@ -341,6 +356,11 @@ class Bidirectional(nn.Module):
         if cu_seqlens is not None:
             if lengths is not None:
                 raise ValueError(f"{where}: pass `lengths` or `cu_seqlens`, not both")
+            if side == "left":
+                raise ValueError(
+                    f"{where}: `padding_side` must be 'right' with `cu_seqlens`: a varlen "
+                    "input holds no padding, got 'left'"
+                )
             tokens = varlen_tokens(input, self.batch_first, where)
             cu = check_cu_seqlens(cu_seqlens, tokens.shape[0], tokens.device, where)
 
@@ -359,7 +379,7 @@ class Bidirectional(nn.Module):
             lens = as_lengths(
                 lengths, batch_size=batch, max_length=steps, device=input.device, where=where
             )
-        return self._forward_with_lengths(input, hx, lens, kwargs)
+        return self._forward_with_lengths(input, hx, lens, kwargs, side)
 
     def _native(self) -> bool:
         return isinstance(self.forward_module, nn.RNNBase) and isinstance(
@@ -367,30 +387,42 @@ class Bidirectional(nn.Module):
         )
 
     def _forward_with_lengths(
-        self, input: Tensor, hx: Directions | None, lens: Tensor, kwargs: dict[str, Any]
+        self,
+        input: Tensor,
+        hx: Directions | None,
+        lens: Tensor,
+        kwargs: dict[str, Any],
+        padding_side: str = "right",
     ) -> Any:
         """:meth:`forward` on a checked padded ``input`` with checked int64 lengths ``lens``.
 
         For callers that checked the lengths already (:class:`~birnn_utils.BiRNNEncoder`):
         nothing is read again.
         """
+        batch_first, left = self.batch_first, padding_side == "left"
         if self._native():
             if kwargs:
                 raise TypeError(
                     f"Bidirectional: {type(self.forward_module).__name__} takes no keyword "
                     f"arguments, got {', '.join(map(repr, kwargs))}"
                 )
-            return self._run_packed(input, hx, lens.to("cpu"))
+            if not left:
+                return self._run_packed(input, hx, lens.to("cpu"))
+            here = lens.to(input.device, non_blocking=lens.is_cpu)
+            right = _move_padding(input, here, "right", batch_first)
+            output, state = self._run_packed(right, hx, lens.to("cpu"))
+            return _move_output_padding(output, here, batch_first, "Bidirectional"), state
         lens = lens.to(input.device, non_blocking=lens.is_cpu)
-        steps = input.shape[1 if self.batch_first else 0]
+        steps = input.shape[1 if batch_first else 0]
         valid = torch.arange(steps, device=input.device) < lens.unsqueeze(1)
         return self._run(
-            input,
+            _move_padding(input, lens, "right", batch_first) if left else input,
             hx,
-            lambda x: _reverse_padded(x, lens, self.batch_first),
+            lambda x: _reverse_padded(x, lens, batch_first),
             None,
             kwargs,
-            valid if self.batch_first else valid.t(),
+            valid if batch_first else valid.t(),
+            lens if left else None,
         )
 
     def _tied_batch(self, hx: Directions | None) -> bool:
@@ -417,10 +449,13 @@ class Bidirectional(nn.Module):
         cu_seqlens: Tensor | None,
         kwargs: dict[str, Any],
         valid: Tensor | None = None,
+        left_lengths: Tensor | None = None,
     ) -> Any:
         """Both directions on checked input, ``reverse`` reversing each sequence in its place.
 
         ``valid`` (padded input with lengths) marks the valid steps, ``B x T`` (``T x B``).
+        ``left_lengths``: the caller's input was left-padded and moved to the right; the
+        masked outputs are moved back.
         """
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         reversed_input = reverse(input)
@@ -466,6 +501,8 @@ class Bidirectional(nn.Module):
                 where="Bidirectional",
                 name="output",
             )
+        if left_lengths is not None:
+            output = _move_output_padding(output, left_lengths, self.batch_first, "Bidirectional")
         return (output, Directions(forward_state, backward_state)) if is_rnn else output
 
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:

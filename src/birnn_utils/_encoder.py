@@ -7,20 +7,22 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._bidirectional import Bidirectional, check_merge
+from ._bidirectional import Bidirectional
 from ._checks import check_padded, value_checks
 from ._layout import (
     Directions,
     MergeMode,
     State,
     bridge_states,
+    check_mode,
     final_outputs,
     flatten_states,
     merge_directions,
     split_directions,
 )
-from ._lengths import LengthsLike, check_right_padded
+from ._lengths import LengthsLike, PaddingSide, check_padding_side, check_right_padded
 from ._packed import cpu_lengths, run_packed_core
+from ._padding import _move_padding
 from ._tree import tree_map
 
 __all__ = ["BiRNNEncoder", "EncoderOutput"]
@@ -31,12 +33,13 @@ class EncoderOutput(NamedTuple):
 
     Attributes:
         outputs: per-step features ``T x B x F`` (``B x T x F`` with ``batch_first``), zeros at
-            padding, the two directions merged by the encoder's ``merge`` (``F`` is its
-            ``output_size``; ``"stack"`` gives ``... x 2 x H_out``).
+            padding (on the encoder's ``padding_side``), the two directions merged by the
+            encoder's ``merge`` (``F`` is its ``output_size``; ``"stack"`` gives
+            ``... x 2 x H_out``).
         final: ``Directions(forward, backward)``, each ``B x H_out``: the top layer's final
             states, the forward one at each sequence's last valid step and the backward one at
-            ``t = 0``; zeros for a sequence of length 0. ``torch.cat(final, -1)`` is the usual
-            classifier feature.
+            its first (``t = 0`` when right-padded); zeros for a sequence of length 0.
+            ``torch.cat(final, -1)`` is the usual classifier feature.
         states: the module's own final state, ``h_n`` or ``(h_n, c_n)`` (for a
             :class:`~birnn_utils.Bidirectional`, its ``Directions`` of states).
         lengths: int64 ``(B,)`` on the input's device.
@@ -88,7 +91,7 @@ def _h_out(rnn: nn.Module) -> int:
 
 
 def _encode_lengths(
-    lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int
+    lengths: LengthsLike | None, mask: Tensor | None, batch: int, steps: int, padding_side: str
 ) -> Tensor | None:
     """The lengths the caller gave, directly or as a mask, checked and on the CPU.
 
@@ -108,7 +111,7 @@ def _encode_lengths(
             f"got shape {tuple(mask.shape)}"
         )
     mask = mask.to("cpu")
-    check_right_padded(mask, "BiRNNEncoder")
+    check_right_padded(mask, "BiRNNEncoder", padding_side)
     return mask.sum(dim=1, dtype=torch.int64)
 
 
@@ -119,14 +122,20 @@ def _encode(
     mask: Tensor | None,
     hx: Any,
     merge: str,
+    padding_side: str,
 ) -> EncoderOutput:
     batch_first = bool(getattr(rnn, "batch_first", False))
     check_padded(input, batch_first, "BiRNNEncoder")
     batch_dim = 0 if batch_first else 1
     batch, steps = input.shape[batch_dim], input.shape[1 - batch_dim]
-    lens = _encode_lengths(lengths, mask, batch, steps)
+    lens = _encode_lengths(lengths, mask, batch, steps, padding_side)
     if lens is None and (steps == 0 or batch == 0):
         lens = torch.zeros(batch, dtype=torch.int64)  # T = 0, or no sequences at all
+    here = None if lens is None else lens.to(input.device, non_blocking=True)
+    # Without lengths every sequence fills T, and the padding side does not matter.
+    left = here if padding_side == "left" else None
+    if left is not None:
+        input = _move_padding(input, left, "right", batch_first)
     if lens is None:
         # Every sequence fills T: packing would only copy.
         output, states = rnn(input, hx)
@@ -137,11 +146,13 @@ def _encode(
         output, states = run_packed_core(rnn, input, lens, hx, batch_first, "BiRNNEncoder")
     with value_checks(False):  # the lengths were checked above: no second read
         final = final_outputs(output, lens, batch_first=batch_first)
-    if lens is None:
-        lens = torch.full((batch,), steps, dtype=torch.int64)
+    if here is None:
+        here = torch.full((batch,), steps, dtype=torch.int64, device=input.device)
     if merge != "concat":
         output = merge_directions(*split_directions(output), mode=merge)
-    return EncoderOutput(output, final, states, lens.to(input.device, non_blocking=True))
+    if left is not None:  # after the merge: "sum", "mean" and "mul" leave half to move
+        output = _move_padding(output, left, "left", batch_first)
+    return EncoderOutput(output, final, states, here)
 
 
 class BiRNNEncoder(nn.Module):
@@ -159,11 +170,22 @@ class BiRNNEncoder(nn.Module):
         merge: how :attr:`EncoderOutput.outputs` combines the directions, one of the modes of
             :func:`~birnn_utils.merge_directions`: ``"concat"``, ``"sum"``, ``"mean"``,
             ``"mul"``, ``"stack"``.
+        padding_side: where the inputs (and masks) hold their padding: ``"right"``, or
+            ``"left"`` (Keras's ``pad_sequences`` default: sequence ``b`` at steps
+            ``T - lengths[b] .. T - 1``). Left-padded input is moved to the right (one gather,
+            see :func:`~birnn_utils.move_padding`), encoded, and its outputs moved back, so
+            :attr:`EncoderOutput.outputs` comes in the caller's layout; ``final``, ``states``
+            and ``lengths`` do not depend on the side.
+
+    Attributes:
+        rnn: the module.
+        merge: the merge mode.
+        padding_side: the side of the padding.
 
     Raises:
         TypeError: if ``rnn`` is not one of the modules above.
         ValueError: if ``rnn`` is unidirectional, a Bidirectional that does not concatenate,
-            or ``merge`` is unknown.
+            ``merge`` is unknown, or ``padding_side`` is not ``"left"`` or ``"right"``.
 
     Example:
         >>> import torch
@@ -179,14 +201,25 @@ class BiRNNEncoder(nn.Module):
         >>> h_0, c_0 = encoder.bridge(encoded)  # a 2-layer decoder of hidden size 8
         >>> h_0.shape
         torch.Size([2, 2, 8])
+        >>> keras_style = BiRNNEncoder(lstm, merge="sum", padding_side="left")
+        >>> encoded = keras_style(torch.randn(2, 3, 3), mask=mask.flip(1))  # left-padded mask
+        >>> encoded.outputs[0, 0].abs().sum().item(), encoded.lengths
+        (0.0, tensor([2, 0]))
     """
 
-    def __init__(self, rnn: nn.Module, *, merge: MergeMode | str = "concat") -> None:
+    def __init__(
+        self,
+        rnn: nn.Module,
+        *,
+        merge: MergeMode | str = "concat",
+        padding_side: PaddingSide = "right",
+    ) -> None:
         super().__init__()
         _check_rnn(rnn)
-        check_merge(merge, "BiRNNEncoder", allow_none=False)
+        check_mode(merge, "BiRNNEncoder", "merge")
         self.rnn = rnn
         self.merge = merge
+        self.padding_side = check_padding_side(padding_side, "BiRNNEncoder")
 
     @property
     def output_size(self) -> int:
@@ -203,14 +236,15 @@ class BiRNNEncoder(nn.Module):
         mask: Tensor | None = None,
         initial_state: Any = None,
     ) -> EncoderOutput:
-        """Encode right-padded sequences.
+        """Encode padded sequences (padded on the encoder's ``padding_side``).
 
         Args:
             input: Tensor ``T x B x *`` (``B x T x *`` with the module's ``batch_first``).
             lengths: ``B`` valid lengths in ``[0, T]`` (1-D integer Tensor, list/tuple of ints
                 or numpy array), any order; or ``None``.
-            mask: bool ``B x T``, ``True`` at valid steps and right-padded; or ``None``. Pass
-                ``lengths`` or ``mask``, or neither for sequences that all fill ``T``.
+            mask: bool ``B x T``, ``True`` at valid steps and padded on ``padding_side``; or
+                ``None``. Pass ``lengths`` or ``mask``, or neither for sequences that all fill
+                ``T``.
             initial_state: the module's initial state in the caller's batch order, or ``None``.
 
         Returns:
@@ -220,9 +254,9 @@ class BiRNNEncoder(nn.Module):
             TypeError: for an ``input`` that is not a Tensor, a ``mask`` that is not bool, or
                 ``lengths`` that are not integers.
             ValueError: for an ``input`` that is not 3-D, both ``lengths`` and ``mask``, a mask
-                of the wrong shape or not right-padded, or lengths out of range.
+                of the wrong shape or not padded on ``padding_side``, or lengths out of range.
         """
-        return _encode(self.rnn, input, lengths, mask, initial_state, self.merge)
+        return _encode(self.rnn, input, lengths, mask, initial_state, self.merge, self.padding_side)
 
     def bridge(self, encoded: EncoderOutput, mode: str = "concat") -> State:
         """The initial state of a unidirectional decoder, from an encoding's final states.

@@ -60,9 +60,6 @@ def _modes(where: str) -> list[str]:
     return ["concat", "sum", "mean", "mul", "stack"]
 
 
-_MERGE_MODES: tuple[str, ...] = tuple(_modes("merge_directions"))
-
-
 def output_size(rnn: nn.RNNBase) -> int:
     """``H_out``, each direction's output and ``h_n`` width: ``proj_size`` or ``hidden_size``.
 
@@ -177,18 +174,29 @@ def split_directions(output: _Output) -> Directions[_Output]:
     return Directions(cast(_Output, forward), cast(_Output, backward))
 
 
-def _check_mode(mode: str, where: str) -> None:
+def check_mode(mode: str | None, where: str, name: str = "mode", allow_none: bool = False) -> None:
+    """Raise unless ``mode`` is one of ``where``'s modes (or ``None`` where allowed); scriptable.
+
+    The one check of a merge mode, for :func:`merge_directions`, :func:`bridge_states` (three
+    modes), :class:`~birnn_utils.Bidirectional` and :class:`~birnn_utils.BiRNNEncoder`.
+
+    Raises:
+        ValueError: naming ``where``, the argument ``name`` and the modes; Keras's ``"ave"`` is
+            pointed to ``"mean"``.
+    """
     modes = _modes(where)
-    if mode not in modes:
-        options = ", ".join(["'" + option + "'" for option in modes])
-        raise ValueError(
-            f"{where}: `mode` must be one of {options}, got '{mode}'" + keras_hint(mode)
-        )
-
-
-def keras_hint(mode: str) -> str:
-    """The pointer to this library's name for Keras's merge mode ``"ave"``, else ``""``."""
-    return " (Keras's 'ave' is 'mean' here)" if mode == "ave" else ""
+    if mode is None:
+        if allow_none:
+            return
+    elif mode in modes:
+        return
+    options = ", ".join(["'" + option + "'" for option in modes])
+    if allow_none:
+        options += " or None"
+    # Other types reach here from Python callers only: TorchScript has typed `mode` already.
+    shown = "'" + mode + "'" if isinstance(mode, str) else str(mode)
+    hint = " (Keras's 'ave' is 'mean' here)" if shown == "'ave'" else ""
+    raise ValueError(where + ": `" + name + "` must be one of " + options + ", got " + shown + hint)
 
 
 def _merge_tensors(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
@@ -204,7 +212,7 @@ def _merge_tensors(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
 
 
 def _merge_directions(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
-    _check_mode(mode, "merge_directions")
+    check_mode(mode, "merge_directions")
     if forward.shape != backward.shape:
         raise ValueError(
             "merge_directions: `forward` and `backward` must have the same shape, got "
@@ -440,7 +448,7 @@ def final_states(
 
 
 def _bridge(h_n: Tensor, mode: str) -> Tensor:
-    _check_mode(mode, "bridge_states")
+    check_mode(mode, "bridge_states")
     layers = _unflatten(h_n, "bridge_states")
     forward, backward = layers[:, 0], layers[:, 1]
     return _merge_tensors(forward, backward, mode)

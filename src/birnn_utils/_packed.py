@@ -1,4 +1,4 @@
-"""Running a recurrent module over right-padded sequences through a PackedSequence."""
+"""Running a recurrent module over padded sequences (right or left) through a PackedSequence."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ._checks import check_padded, format_shape
-from ._lengths import LengthsLike, check_lengths, lengths_tensor
+from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
+from ._padding import _move_output_padding, _move_padding
 from ._tree import tree_map
 
 __all__ = ["cpu_lengths", "run_packed", "run_packed_core"]
@@ -138,9 +139,14 @@ def run_packed_core(
 
 
 def run_packed(
-    rnn: nn.Module, input: Tensor, lengths: LengthsLike, hx: Any = None
+    rnn: nn.Module,
+    input: Tensor,
+    lengths: LengthsLike,
+    hx: Any = None,
+    *,
+    padding_side: PaddingSide = "right",
 ) -> tuple[Any, Any]:
-    """Run a recurrent module on right-padded sequences: pack, run, unpack.
+    """Run a recurrent module on padded sequences: pack, run, unpack.
 
     The ``pack_padded_sequence -> rnn -> pad_packed_sequence`` pattern in one call, with the
     details done right: lengths may be unsorted (the result is in the caller's batch order), the
@@ -155,28 +161,37 @@ def run_packed(
     The lengths are read once (copied to the CPU first when they are on a GPU, where packing
     wants them).
 
+    With ``padding_side="left"`` (Keras's ``pad_sequences`` default) sequence ``b`` sits at
+    steps ``T - lengths[b] .. T - 1``: it is moved to the front (one gather, see
+    :func:`~birnn_utils.move_padding`), run, and the output is moved back, so it comes in the
+    caller's layout with zeros at the padding on the left. The final states need no move.
+
     Args:
         rnn: a module with the ``nn.RNN`` calling convention that accepts a PackedSequence:
             ``nn.RNN``, ``nn.GRU``, ``nn.LSTM`` (uni- or bidirectional) or a
             :class:`~birnn_utils.Bidirectional` of them. Its ``batch_first`` attribute (``False``
             if absent) sets the layout of ``input``.
-        input: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), right-padded.
+        input: Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``), padded on
+            ``padding_side``.
         lengths: ``B`` valid lengths in ``[0, T]``: a 1-D integer Tensor (any device), a list
             or tuple of ints, or a numpy integer array; any order.
         hx: the module's initial state in the caller's batch order (batch on dim 1, as
             ``h_0`` is; for a :class:`~birnn_utils.Bidirectional`, a ``Directions`` of the two
             modules' states), or ``None`` for zeros.
+        padding_side: ``"right"`` (each sequence starts at step 0) or ``"left"`` (each ends at
+            step ``T - 1``).
 
     Returns:
         ``(output, state)`` as the module returns them, in the caller's batch order: ``output``
-        a Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``) with zeros at padding, and the
-        final ``state`` taken at each sequence's last valid step.
+        a Tensor ``T x B x *`` (``B x T x *`` with ``batch_first``) padded on ``padding_side``
+        with zeros, and the final ``state`` taken at each sequence's last valid step.
 
     Raises:
         TypeError: if ``input`` is not a Tensor, ``lengths`` are not integers, or ``hx`` is not
             a Tensor or a tuple of them.
         ValueError: if ``input`` is not 3-D, ``lengths`` have the wrong count or a value out of
-            range, or (with empty sequences) ``hx`` does not have the module's state shape.
+            range, ``padding_side`` is not ``"left"`` or ``"right"``, or (with empty sequences)
+            ``hx`` does not have the module's state shape.
 
     Example:
         >>> import torch
@@ -188,12 +203,24 @@ def run_packed(
         (torch.Size([3, 5, 8]), torch.Size([2, 3, 4]))
         >>> bool(output[1].eq(0).all()), bool(h_n[:, 1].eq(0).all())  # the empty sequence
         (True, True)
+        >>> from birnn_utils import move_padding
+        >>> x_left = move_padding(x, [2, 0, 5], to="left", batch_first=True)  # Keras's layout
+        >>> output_left, _ = run_packed(gru, x_left, [2, 0, 5], padding_side="left")
+        >>> expected = move_padding(output, [2, 0, 5], to="left", batch_first=True)
+        >>> torch.allclose(output_left, expected)
+        True
     """
     batch_first = bool(getattr(rnn, "batch_first", False))
     check_padded(input, batch_first, "run_packed")
+    side = check_padding_side(padding_side, "run_packed")
     batch_dim = 0 if batch_first else 1
     steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
     if hx is not None:
         tree_map(lambda h: h, hx, where="run_packed", name="hx")  # a TypeError for other types
     lens = cpu_lengths(lengths, batch, steps, "run_packed")
-    return run_packed_core(rnn, input, lens, hx, batch_first, "run_packed")
+    if side == "right":
+        return run_packed_core(rnn, input, lens, hx, batch_first, "run_packed")
+    here = lens.to(input.device, non_blocking=True)
+    right = _move_padding(input, here, "right", batch_first)
+    output, state = run_packed_core(rnn, right, lens, hx, batch_first, "run_packed")
+    return _move_output_padding(output, here, batch_first, "run_packed"), state

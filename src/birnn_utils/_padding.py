@@ -9,11 +9,14 @@ get its outputs back in its own layout.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from ._checks import format_shape
 from ._lengths import LengthsLike, PaddingSide, as_lengths, check_padding_side
+from ._tree import tree_map
 
 __all__ = ["move_padding"]
 
@@ -32,6 +35,20 @@ def _move_padding(x: Tensor, lengths: Tensor, to: str, batch_first: bool) -> Ten
     rows = torch.arange(batch, device=x.device)
     flat = (source + rows * steps).t() if batch_first else source * batch + rows
     return x.flatten(0, 1).index_select(0, flat.reshape(-1)).view(x.shape)
+
+
+def _move_output_padding(output: Any, lengths: Tensor, batch_first: bool, where: str) -> Any:
+    """A right-padded output (a Tensor or a tuple of them) moved to the left, as the input was.
+
+    For the functions that take ``padding_side="left"``: they move the input to the right with
+    :func:`_move_padding`, run, and give the per-step outputs back in the caller's layout.
+    """
+    return tree_map(
+        lambda out: _move_padding(out, lengths, "left", batch_first),
+        output,
+        where=where,
+        name="output",
+    )
 
 
 def move_padding(
