@@ -78,3 +78,16 @@ def test_cli_page_shows_what_the_command_prints(name: str) -> None:
     printed = module.console(module.COMMANDS[name])
     message = f"docs/snippets/{name} is stale: run `python docs/make_cli_output.py`"
     assert _masked(shown) == _masked(printed), message
+
+
+def _table(page: Path) -> list[str]:
+    """The rows of the page's "You want | Use" table, links reduced to their text."""
+    text = page.read_text()
+    start = text.index("| You want | Use |")
+    rows = text[start : text.index("\n\n", start)].splitlines()
+    return [re.sub(r"\[([^\]]*)\](\([^)]*\)|\[[^\]]*\])", r"\1", row) for row in rows]
+
+
+def test_readme_and_home_page_tables_agree() -> None:
+    """The README's table (plain, for GitHub) is the home page's (with links) row for row."""
+    assert _table(ROOT / "README.md") == _table(ROOT / "docs" / "index.md")
