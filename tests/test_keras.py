@@ -23,6 +23,7 @@ keras = pytest.importorskip("keras")
 
 from birnn_utils import (  # noqa: E402 (Keras's backend is chosen before it is imported)
     BiRNNEncoder,
+    MergeMode,
     PaddingSide,
     lengths_to_mask,
     mask_to_lengths,
@@ -44,7 +45,13 @@ LAYERS = {
     "SimpleRNN-tanh": lambda units, **kw: keras.layers.SimpleRNN(units, **kw),
     "SimpleRNN-relu": lambda units, **kw: keras.layers.SimpleRNN(units, activation="relu", **kw),
 }
-MERGE = {"concat": "concat", "sum": "sum", "ave": "mean", "mul": "mul", None: None}
+MERGE: dict[str | None, MergeMode | None] = {
+    "concat": "concat",
+    "sum": "sum",
+    "ave": "mean",
+    "mul": "mul",
+    None: None,
+}
 """Keras's merge_mode -> this library's merge mode (None: the two directions apart)."""
 PADDINGS = ["full", "right", "left"]
 B, T, F, H = 4, 6, 3, 5

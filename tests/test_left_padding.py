@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from birnn_utils import Bidirectional, BiRNNEncoder, Directions, padded_to_varlen, run_packed
+from birnn_utils import (
+    Bidirectional,
+    BiRNNEncoder,
+    Directions,
+    MergeMode,
+    padded_to_varlen,
+    run_packed,
+)
 
 from .reference import KINDS, MERGED, make_rnn, unidirectional_copy
 
@@ -255,7 +262,7 @@ def native_pair(kind: str, batch_first: bool, tied: bool) -> tuple[nn.RNNBase, n
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("merge", ["concat", None])
 def test_bidirectional_native_left(
-    kind: str, batch_first: bool, tied: bool, merge: str | None
+    kind: str, batch_first: bool, tied: bool, merge: MergeMode | None
 ) -> None:
     forward, backward = native_pair(kind, batch_first, tied)
     wrapper = Bidirectional(forward, backward, merge=merge)
@@ -274,7 +281,7 @@ def test_bidirectional_native_left(
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul", "stack", None])
-def test_bidirectional_mixer_left(batch_first: bool, tied: bool, merge: str | None) -> None:
+def test_bidirectional_mixer_left(batch_first: bool, tied: bool, merge: MergeMode | None) -> None:
     mixer = CausalConv(batch_first=batch_first)
     backward = mixer if tied else CausalConv(batch_first=batch_first)
     if not tied:
@@ -317,7 +324,7 @@ def test_left_without_lengths_is_a_no_op() -> None:
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul", "stack"])
 @pytest.mark.parametrize("source", ["lengths", "mask"])
 def test_encoder_left_matches_native_rows(
-    kind: str, num_layers: int, batch_first: bool, merge: str, source: str
+    kind: str, num_layers: int, batch_first: bool, merge: MergeMode, source: str
 ) -> None:
     rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bidirectional=True)
     encoder = BiRNNEncoder(rnn, merge=merge, padding_side="left")

@@ -255,7 +255,7 @@ class Bidirectional(nn.Module):
         forward: nn.Module,
         backward: nn.Module | None = None,
         *,
-        merge: MergeMode | str | None = "concat",
+        merge: MergeMode | None = "concat",
         batch_first: bool | None = None,
         batch_directions: bool = True,
     ) -> None:

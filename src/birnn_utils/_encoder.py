@@ -12,6 +12,7 @@ from . import nn as birnn_nn
 from ._bidirectional import Bidirectional
 from ._checks import check_padded, value_checks
 from ._layout import (
+    BridgeMode,
     Directions,
     MergeMode,
     State,
@@ -143,7 +144,7 @@ def _encode(
     lengths: LengthsLike | None,
     mask: Tensor | None,
     hx: Any,
-    merge: str,
+    merge: MergeMode,
     padding_side: str,
 ) -> EncoderOutput:
     batch_first = bool(getattr(rnn, "batch_first", False))
@@ -247,7 +248,7 @@ class BiRNNEncoder(nn.Module):
         self,
         rnn: nn.Module,
         *,
-        merge: MergeMode | str = "concat",
+        merge: MergeMode = "concat",
         padding_side: PaddingSide = "right",
     ) -> None:
         super().__init__()
@@ -294,7 +295,7 @@ class BiRNNEncoder(nn.Module):
         """
         return _encode(self.rnn, input, lengths, mask, initial_state, self.merge, self.padding_side)
 
-    def bridge(self, encoded: EncoderOutput, mode: str = "concat") -> State:
+    def bridge(self, encoded: EncoderOutput, mode: BridgeMode = "concat") -> State:
         """The initial state of a unidirectional decoder, from an encoding's final states.
 
         Args:

@@ -240,16 +240,16 @@ def _same_indices(a: Tensor | None, b: Tensor | None) -> bool:
 
 @overload
 def merge_directions(
-    forward: Tensor, backward: Tensor, mode: MergeMode | str = "concat"
+    forward: Tensor, backward: Tensor, mode: MergeMode = "concat"
 ) -> Tensor: ...
 @overload
 def merge_directions(
-    forward: PackedSequence, backward: PackedSequence, mode: MergeMode | str = "concat"
+    forward: PackedSequence, backward: PackedSequence, mode: MergeMode = "concat"
 ) -> PackedSequence: ...
 def merge_directions(
     forward: Tensor | PackedSequence,
     backward: Tensor | PackedSequence,
-    mode: MergeMode | str = "concat",
+    mode: MergeMode = "concat",
 ) -> Tensor | PackedSequence:
     """Combine forward and backward features into one, the inverse of :func:`split_directions`.
 
@@ -462,12 +462,12 @@ def _bridge(h_n: Tensor, mode: str) -> Tensor:
 
 
 @overload
-def bridge_states(h_n: Tensor, mode: BridgeMode | str = "concat") -> Tensor: ...
+def bridge_states(h_n: Tensor, mode: BridgeMode = "concat") -> Tensor: ...
 @overload
 def bridge_states(
-    h_n: tuple[Tensor, Tensor], mode: BridgeMode | str = "concat"
+    h_n: tuple[Tensor, Tensor], mode: BridgeMode = "concat"
 ) -> tuple[Tensor, Tensor]: ...
-def bridge_states(h_n: State, mode: BridgeMode | str = "concat") -> State:
+def bridge_states(h_n: State, mode: BridgeMode = "concat") -> State:
     """The initial state of a unidirectional decoder from a bidirectional encoder's final state.
 
     Each layer's forward and backward rows are combined, so a decoder with the encoder's
