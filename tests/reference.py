@@ -118,6 +118,11 @@ def state_parts(state: Any) -> list[Tensor]:
     return list(state) if isinstance(state, tuple) else [state]
 
 
+def as_state(parts: list[Tensor]) -> Any:
+    """The inverse of :func:`state_parts`: ``h``, or an LSTM's ``(h, c)`` from two parts."""
+    return tuple(parts) if len(parts) == 2 else parts[0]
+
+
 def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> Tensor:
     """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied.
 

@@ -18,61 +18,42 @@ from birnn_utils import (
     Bidirectional,
     BiRNNEncoder,
     Directions,
+    MergeMode,
     make_bidirectional,
     padded_to_varlen,
     run_packed,
     value_checks_enabled,
 )
 
-from .reference import KINDS, MERGED, make_rnn
+from .reference import KINDS, MERGED, as_state, make_rnn, state_parts, unidirectional_copy
 
 DTYPE = torch.float64
+BAD_MODE: Any = "max"
+"""A merge mode that Bidirectional refuses, typed Any to reach the runtime check."""
 
 
 def directions_of(bi: nn.RNNBase, layer: int) -> tuple[nn.RNNBase, nn.RNNBase]:
     """Single-layer unidirectional modules holding copies of one layer's two directions."""
-    input_size = bi.input_size if layer == 0 else 2 * (bi.proj_size or bi.hidden_size)
-    extra: dict[str, Any] = {}
-    if isinstance(bi, nn.RNN):
-        extra["nonlinearity"] = bi.nonlinearity
-    if isinstance(bi, nn.LSTM):
-        extra["proj_size"] = bi.proj_size
-    pair = []
-    for suffix in ("", "_reverse"):
-        uni = type(bi)(
-            input_size,
-            bi.hidden_size,
-            bias=bi.bias,
-            batch_first=bi.batch_first,
-            dtype=DTYPE,
-            device=bi.weight_hh_l0.device,
-            **extra,
-        )
-        with torch.no_grad():
-            for name, param in uni.named_parameters():
-                param.copy_(getattr(bi, name.replace("_l0", f"_l{layer}") + suffix))
-        pair.append(uni)
-    return pair[0], pair[1]
-
-
-def leaves(state: Any) -> list[Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def as_state(parts: list[Tensor]) -> Any:
-    return tuple(parts) if len(parts) == 2 else parts[0]
+    forward, backward = (
+        unidirectional_copy(bi, layer, suffix, batch_first=bi.batch_first)
+        for suffix in ("", "_reverse")
+    )
+    return forward, backward
 
 
 def native_layout(state: Directions) -> list[Tensor]:
     """A single-layer wrapper's Directions of states as native ``(2, B, H)`` tensors."""
-    pairs = zip(leaves(state.forward), leaves(state.backward), strict=True)
+    pairs = zip(state_parts(state.forward), state_parts(state.backward), strict=True)
     return [torch.cat([forward, backward]) for forward, backward in pairs]
 
 
 def initial_of(h_0: Any, layer: int) -> Directions:
     """One layer's rows of a native ``h_0`` as a wrapper's Directions of initial states."""
     return Directions(
-        *(as_state([h[2 * layer + d : 2 * layer + d + 1] for h in leaves(h_0)]) for d in (0, 1))
+        *(
+            as_state([h[2 * layer + d : 2 * layer + d + 1] for h in state_parts(h_0)])
+            for d in (0, 1)
+        )
     )
 
 
@@ -95,7 +76,7 @@ def random_state(bi: nn.RNNBase, batch: int) -> Any:
     shapes = [(rows, batch, bi.proj_size or bi.hidden_size)]
     if isinstance(bi, nn.LSTM):
         shapes.append((rows, batch, bi.hidden_size))
-    device = bi.weight_hh_l0.device
+    device = bi.get_parameter("weight_hh_l0").device
     return as_state([torch.randn(s, generator=gen, dtype=DTYPE).to(device) for s in shapes])
 
 
@@ -133,18 +114,18 @@ def test_equals_native_bidirectional(
     assert isinstance(output, PackedSequence)
     torch.testing.assert_close(output.data, expected_packed.data)
     assert torch.equal(output.batch_sizes, expected_packed.batch_sizes)
-    assert torch.equal(output.unsorted_indices, expected_packed.unsorted_indices)
-    torch.testing.assert_close(state, leaves(expected_state))
+    torch.testing.assert_close(output.unsorted_indices, expected_packed.unsorted_indices)
+    torch.testing.assert_close(state, state_parts(expected_state))
 
     expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=6)
     output, state = run_stack(bi, x, lengths, h_0)
     torch.testing.assert_close(output, expected)
-    torch.testing.assert_close(state, leaves(expected_state))
+    torch.testing.assert_close(state, state_parts(expected_state))
 
     expected, expected_state = bi(x, h_0)
     output, state = run_stack(bi, x, None, h_0)
     torch.testing.assert_close(output, expected)
-    torch.testing.assert_close(state, leaves(expected_state))
+    torch.testing.assert_close(state, state_parts(expected_state))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -165,11 +146,11 @@ def test_equals_make_bidirectional_of_the_same_modules(kind: str, batch_first: b
     expected_packed, expected_state = native(packed)
     output, state = wrapper(packed)
     torch.testing.assert_close(output.data, expected_packed.data)
-    torch.testing.assert_close(native_layout(state), leaves(expected_state))
+    torch.testing.assert_close(native_layout(state), state_parts(expected_state))
     expected, _ = pad_packed_sequence(expected_packed, batch_first=batch_first, total_length=5)
     output, state = wrapper(x, lengths=lengths)
     torch.testing.assert_close(output, expected)
-    torch.testing.assert_close(native_layout(state), leaves(expected_state))
+    torch.testing.assert_close(native_layout(state), state_parts(expected_state))
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
@@ -181,7 +162,7 @@ def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
     kept = [0, 2]
     expected_packed, expected_state = bi(
         pack_padded_sequence(x[kept], [3, 5], batch_first=True, enforce_sorted=False),
-        as_state([h[:, kept] for h in leaves(h_0)]),
+        as_state([h[:, kept] for h in state_parts(h_0)]),
     )
     expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=5)
     for output, state in (
@@ -191,8 +172,10 @@ def test_empty_sequences_keep_their_initial_state(kind: str) -> None:
         assert not output[1].any()
         torch.testing.assert_close(output[kept], expected)
         state = native_layout(state)
-        torch.testing.assert_close([h[:, kept] for h in state], leaves(expected_state))
-        assert all(torch.equal(h[:, 1], h0[:, 1]) for h, h0 in zip(state, leaves(h_0), strict=True))
+        torch.testing.assert_close([h[:, kept] for h in state], state_parts(expected_state))
+        assert all(
+            torch.equal(h[:, 1], h0[:, 1]) for h, h0 in zip(state, state_parts(h_0), strict=True)
+        )
 
 
 def data_of(output: Any) -> Any:
@@ -202,7 +185,7 @@ def data_of(output: Any) -> Any:
 
 
 @pytest.mark.parametrize("merge", sorted(MERGED, key=str))
-def test_merge_modes(merge: str | None) -> None:
+def test_merge_modes(merge: MergeMode | None) -> None:
     bi = make_rnn("gru", bidirectional=True)
     wrapper = Bidirectional(*directions_of(bi, 0), merge=merge)
     x = make_input(False, steps=4, batch=3)
@@ -337,13 +320,13 @@ def test_encoder_accepts_a_wrapper() -> None:
         expected, got = native(x, [4, 0, 2]), wrapped(x, [4, 0, 2])
         torch.testing.assert_close(got.outputs, expected.outputs)
         torch.testing.assert_close(tuple(got.final), tuple(expected.final))
-        torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
+        torch.testing.assert_close(native_layout(got.states), state_parts(expected.states))
         torch.testing.assert_close(wrapped.bridge(got), native.bridge(expected))
         h_0 = random_state(bi, 3)
         expected = native(x, initial_state=h_0)
         got = wrapped(x, initial_state=initial_of(h_0, 0))
         torch.testing.assert_close(got.outputs, expected.outputs)
-        torch.testing.assert_close(native_layout(got.states), leaves(expected.states))
+        torch.testing.assert_close(native_layout(got.states), state_parts(expected.states))
         assert wrapped.output_size == native.output_size
     custom = BiRNNEncoder(Bidirectional(*custom_pair(), batch_first=False))
     encoded = custom(make_input(False, steps=4, batch=2), [4, 1])
@@ -360,11 +343,11 @@ def test_does_not_mutate_arguments() -> None:
     lengths = torch.tensor([2, 0, 4])
     h_0 = random_state(bi, 3)
     initial = initial_of(h_0, 0)
-    copies = [t.clone() for t in (x, lengths, *leaves(h_0))]
+    copies = [t.clone() for t in (x, lengths, *state_parts(h_0))]
     wrapper(x, initial, lengths=lengths)
     wrapper(x, initial)
     wrapper(pack_padded_sequence(x, [2, 1, 4], enforce_sorted=False), initial)
-    originals = (x, lengths, *leaves(h_0))
+    originals = (x, lengths, *state_parts(h_0))
     assert all(torch.equal(a, b) for a, b in zip(originals, copies, strict=True))
 
 
@@ -388,7 +371,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(
         ValueError, match=r"Bidirectional: `merge` must be one of .* or None, got 'max'"
     ):
-        Bidirectional(gru, merge="max")
+        Bidirectional(gru, merge=BAD_MODE)
 
     class Bare(nn.Module):
         def __init__(self) -> None:

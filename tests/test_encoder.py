@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,31 +12,14 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from birnn_utils import BiRNNEncoder, EncoderOutput
+from birnn_utils import BiRNNEncoder, BridgeMode, EncoderOutput, MergeMode
 
-from . import reference
-from .reference import KINDS
+from .reference import KINDS, MERGED, make_input, make_rnn, state_parts
+
+BAD_MODE: Any = "max"
+"""A merge mode that BiRNNEncoder refuses, typed Any to reach the runtime check."""
 
 DTYPE = torch.float64
-
-
-def make_rnn(kind: str = "gru", **kwargs: Any) -> nn.RNNBase:
-    return reference.make_rnn(kind, bidirectional=True, **kwargs)
-
-
-def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor:
-    """Input on the module's device (drawn on the CPU, so it is the same on every device)."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = (batch, steps, 3) if rnn.batch_first else (steps, batch, 3)
-    return torch.randn(shape, generator=gen, dtype=DTYPE).to(rnn.weight_hh_l0.device)
-
-
-def leaves(state: Any) -> list[Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def h_of(state: Any) -> Tensor:
-    return state[0] if isinstance(state, tuple) else state
 
 
 def allennlp_style(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
@@ -59,7 +43,7 @@ def allennlp_style(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> tuple[Tensor,
     missing[batch_dim] = x.shape[batch_dim] - num_valid
     out = torch.cat([out, out.new_zeros(missing)], dim=batch_dim).index_select(batch_dim, restore)
     restored = []
-    for part in leaves(state):
+    for part in state_parts(state):
         part = torch.cat(
             [part, part.new_zeros(part.shape[0], missing[batch_dim], part.shape[2])], 1
         )
@@ -71,22 +55,17 @@ def top_layer(h_n: Tensor) -> tuple[Tensor, Tensor]:
     return h_n[-2], h_n[-1]
 
 
-def merged(output: Tensor, merge: str) -> Tensor:
-    half = output.shape[-1] // 2
-    forward, backward = output[..., :half], output[..., half:]
-    return {
-        "concat": output,
-        "sum": forward + backward,
-        "mean": (forward + backward) / 2,
-        "mul": forward * backward,
-        "stack": torch.stack([forward, backward], dim=-2),
-    }[merge]
+def merged(output: Tensor, merge: MergeMode) -> Tensor:
+    """A native module's ``concat`` output merged by ``merge``, as reference.MERGED writes it."""
+    forward, backward = output.chunk(2, dim=-1)
+    out: Tensor = MERGED[merge](forward, backward)
+    return out
 
 
 def assert_matches(encoded: EncoderOutput, out: Tensor, state: Any, lengths: Tensor) -> None:
     torch.testing.assert_close(encoded.outputs, out)
-    torch.testing.assert_close(leaves(encoded.states), leaves(state))
-    torch.testing.assert_close(tuple(encoded.final), top_layer(h_of(state)))
+    torch.testing.assert_close(state_parts(encoded.states), state_parts(state))
+    torch.testing.assert_close(tuple(encoded.final), top_layer(state_parts(state)[0]))
     assert encoded.lengths.dtype == torch.int64
     assert torch.equal(encoded.lengths, lengths.to(encoded.lengths.device))
 
@@ -98,7 +77,14 @@ def assert_matches(encoded: EncoderOutput, out: Tensor, state: Any, lengths: Ten
 def test_equals_hand_written_and_allennlp_style(
     device: torch.device, kind: str, num_layers: int, batch_first: bool, bias: bool
 ) -> None:
-    rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bias=bias, device=device)
+    rnn = make_rnn(
+        kind,
+        bidirectional=True,
+        num_layers=num_layers,
+        batch_first=batch_first,
+        bias=bias,
+        device=device,
+    )
     encoder = BiRNNEncoder(rnn)
     x = make_input(rnn, steps=6, batch=4)
     lengths = torch.tensor([3, 5, 1, 4])  # unsorted, none reaching T
@@ -115,15 +101,15 @@ def test_equals_hand_written_and_allennlp_style(
 
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul", "stack"])
 @pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
-def test_merge_modes_and_output_size(merge: str, kind: str) -> None:
-    rnn = make_rnn(kind, batch_first=True)
+def test_merge_modes_and_output_size(merge: MergeMode, kind: str) -> None:
+    rnn = make_rnn(kind, bidirectional=True, batch_first=True)
     encoder = BiRNNEncoder(rnn, merge=merge)
     x = make_input(rnn, steps=5, batch=3)
     lengths = torch.tensor([5, 0, 2])
     out, state = allennlp_style(rnn, x, lengths)
     encoded = encoder(x, lengths)
     torch.testing.assert_close(encoded.outputs, merged(out, merge))
-    torch.testing.assert_close(tuple(encoded.final), top_layer(h_of(state)))
+    torch.testing.assert_close(tuple(encoded.final), top_layer(state_parts(state)[0]))
     assert encoded.outputs.shape[-1] == encoder.output_size
     assert encoder.output_size == (2 if kind == "lstm_proj" else 4) * (
         2 if merge == "concat" else 1
@@ -137,7 +123,7 @@ def test_merge_modes_and_output_size(merge: str, kind: str) -> None:
     batch_first=st.booleans(),
 )
 def test_mask_and_lengths_agree(lengths: list[int], extra_steps: int, batch_first: bool) -> None:
-    rnn = make_rnn("lstm", batch_first=batch_first)
+    rnn = make_rnn("lstm", bidirectional=True, batch_first=batch_first)
     encoder = BiRNNEncoder(rnn)
     steps = max(lengths) + extra_steps
     x = make_input(rnn, steps=steps, batch=len(lengths))
@@ -153,14 +139,14 @@ def test_mask_and_lengths_agree(lengths: list[int], extra_steps: int, batch_firs
 
 @pytest.mark.parametrize("kind", ["rnn_relu", "lstm"])
 def test_without_lengths_every_sequence_is_full(kind: str) -> None:
-    rnn = make_rnn(kind, num_layers=2)
+    rnn = make_rnn(kind, bidirectional=True, num_layers=2)
     x = make_input(rnn, steps=4, batch=3)
     out, state = rnn(x)
     assert_matches(BiRNNEncoder(rnn)(x), out, state, torch.tensor([4, 4, 4]))
 
 
 def test_empty_time_axis() -> None:
-    rnn = make_rnn("lstm", batch_first=True)
+    rnn = make_rnn("lstm", bidirectional=True, batch_first=True)
     encoded = BiRNNEncoder(rnn)(make_input(rnn, steps=0, batch=2))
     assert encoded.outputs.shape == (2, 0, 8)
     assert torch.equal(torch.cat(encoded.final, -1), torch.zeros(2, 8, dtype=DTYPE))
@@ -168,7 +154,7 @@ def test_empty_time_axis() -> None:
 
 
 def test_initial_state_kept_by_empty_sequences() -> None:
-    rnn = make_rnn("gru", num_layers=2)
+    rnn = make_rnn("gru", bidirectional=True, num_layers=2)
     x = make_input(rnn, steps=4, batch=3)
     h_0 = torch.randn(4, 3, 4, dtype=DTYPE)
     encoded = BiRNNEncoder(rnn)(x, [4, 0, 2], initial_state=h_0)
@@ -179,22 +165,23 @@ def test_initial_state_kept_by_empty_sequences() -> None:
 
 
 @pytest.mark.parametrize("mode", ["concat", "sum", "mean"])
-def test_bridge_gives_the_decoder_state(mode: str) -> None:
-    rnn = make_rnn("lstm", num_layers=2)
+def test_bridge_gives_the_decoder_state(mode: BridgeMode) -> None:
+    rnn = make_rnn("lstm", bidirectional=True, num_layers=2)
     encoder = BiRNNEncoder(rnn)
     encoded = encoder(make_input(rnn, steps=4, batch=3), [4, 1, 3])
     h_n, c_n = encoded.states
-    combine = {
+    combines: dict[str, Callable[[Tensor], Tensor]] = {
         "concat": lambda t: torch.cat([t[0::2], t[1::2]], 2),  # OpenNMT-py's bridge
         "sum": lambda t: t[0::2] + t[1::2],
         "mean": lambda t: (t[0::2] + t[1::2]) / 2,
-    }[mode]
+    }
+    combine = combines[mode]
     h_0, c_0 = encoder.bridge(encoded, mode)
     torch.testing.assert_close((h_0, c_0), (combine(h_n), combine(c_n)))
 
 
 def test_gradcheck() -> None:
-    rnn = make_rnn("gru")
+    rnn = make_rnn("gru", bidirectional=True)
     encoder = BiRNNEncoder(rnn, merge="sum")
     x = make_input(rnn, steps=3, batch=3).requires_grad_()
 
@@ -206,7 +193,7 @@ def test_gradcheck() -> None:
 
 
 def test_does_not_mutate_arguments() -> None:
-    rnn = make_rnn("lstm")
+    rnn = make_rnn("lstm", bidirectional=True)
     x = make_input(rnn, steps=4, batch=3)
     lengths = torch.tensor([1, 0, 4])
     mask = torch.arange(4).unsqueeze(0) < lengths.unsqueeze(1)
@@ -219,7 +206,7 @@ def test_does_not_mutate_arguments() -> None:
 
 
 def test_bad_arguments() -> None:
-    rnn = make_rnn("gru", batch_first=True)
+    rnn = make_rnn("gru", bidirectional=True, batch_first=True)
     encoder = BiRNNEncoder(rnn)
     x = make_input(rnn, steps=3, batch=2)
     with pytest.raises(ValueError, match=r"BiRNNEncoder: pass `lengths` or `mask`, not both"):
@@ -240,7 +227,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"BiRNNEncoder: `input` must be 3-D \(B x T x \*"):
         encoder(x[0])
     with pytest.raises(TypeError, match=r"BiRNNEncoder: `input` must be a Tensor, got list"):
-        encoder([1.0])  # type: ignore[arg-type]
+        encoder([1.0])
     with pytest.raises(ValueError, match=r"BiRNNEncoder: `rnn` must be bidirectional, got a uni"):
         BiRNNEncoder(nn.GRU(3, 4))
     with pytest.raises(
@@ -248,4 +235,4 @@ def test_bad_arguments() -> None:
     ):
         BiRNNEncoder(nn.Linear(3, 4))
     with pytest.raises(ValueError, match=r"BiRNNEncoder: `merge` must be one of .* got 'max'"):
-        BiRNNEncoder(rnn, merge="max")
+        BiRNNEncoder(rnn, merge=BAD_MODE)

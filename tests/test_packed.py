@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from birnn_utils import Bidirectional, Directions, run_packed, value_checks
 
-from .reference import KINDS, make_rnn
+from .reference import KINDS, as_state, make_input, make_rnn, state_parts
 
 DTYPE = torch.float64
 
@@ -25,14 +25,6 @@ def state_shapes(rnn: nn.RNNBase, batch: int) -> list[tuple[int, ...]]:
     if isinstance(rnn, nn.LSTM):
         return [(rows, batch, h_out), (rows, batch, rnn.hidden_size)]
     return [(rows, batch, h_out)]
-
-
-def as_state(parts: list[Tensor]) -> Any:
-    return tuple(parts) if len(parts) == 2 else parts[0]
-
-
-def leaves(state: Any) -> list[Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
 
 
 def reference(
@@ -54,16 +46,9 @@ def reference(
             row = row.transpose(0, 1)
         out, state = rnn(row, as_state([h[:, b : b + 1] for h in h_0]))
         output[:n, b] = (out.transpose(0, 1) if rnn.batch_first else out)[:, 0]
-        for final, part in zip(finals, leaves(state), strict=True):
+        for final, part in zip(finals, state_parts(state), strict=True):
             final[:, b] = part[:, 0]
     return (output.transpose(0, 1) if rnn.batch_first else output), finals
-
-
-def make_input(rnn: nn.RNNBase, steps: int, batch: int, seed: int = 1) -> Tensor:
-    """Input on the module's device (drawn on the CPU, so it is the same on every device)."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = (batch, steps, 3) if rnn.batch_first else (steps, batch, 3)
-    return torch.randn(shape, generator=gen, dtype=DTYPE).to(rnn.weight_hh_l0.device)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -97,7 +82,7 @@ def test_matches_native_rows(
         output, state = run_packed(rnn, x, lengths, None if initial is None else as_state(initial))
         expected_output, expected_state = reference(rnn, x, lengths, initial)
         torch.testing.assert_close(output, expected_output)
-        torch.testing.assert_close(leaves(state), expected_state)
+        torch.testing.assert_close(state_parts(state), expected_state)
         assert isinstance(state, tuple) == isinstance(rnn, nn.LSTM)
 
 
@@ -116,7 +101,8 @@ def test_equals_hand_written_pack_run_pad(
     output, state = run_packed(rnn, x, lengths)
     assert torch.equal(output, expected)
     assert all(
-        torch.equal(a, b) for a, b in zip(leaves(state), leaves(expected_state), strict=True)
+        torch.equal(a, b)
+        for a, b in zip(state_parts(state), state_parts(expected_state), strict=True)
     )
 
 
@@ -137,7 +123,7 @@ def test_any_lengths(
     output, state = run_packed(rnn, x, np.array(lengths, dtype=np.int32))
     expected_output, expected_state = reference(rnn, x, lengths, None)
     torch.testing.assert_close(output, expected_output)
-    torch.testing.assert_close(leaves(state), expected_state)
+    torch.testing.assert_close(state_parts(state), expected_state)
 
 
 def test_all_empty_keeps_initial_state_and_gradient(device: torch.device) -> None:

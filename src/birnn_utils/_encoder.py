@@ -260,8 +260,11 @@ class BiRNNEncoder(nn.Module):
 
     @property
     def output_size(self) -> int:
-        """``F``, the width of the merged per-step features: ``2 * H_out`` for ``"concat"``,
-        ``H_out`` otherwise (``"stack"`` adds a dimension of 2 before it)."""
+        """``F``, the width of the merged per-step features.
+
+        ``2 * H_out`` for ``"concat"``, ``H_out`` otherwise (``"stack"`` adds a dimension of 2
+        before it).
+        """
         h_out = _h_out(self.rnn)
         return 2 * h_out if self.merge == "concat" else h_out
 
