@@ -123,6 +123,29 @@ def as_state(parts: list[Tensor]) -> Any:
     return tuple(parts) if len(parts) == 2 else parts[0]
 
 
+def state_shapes(rnn: nn.RNNBase, batch: int) -> list[tuple[int, ...]]:
+    """The shapes of ``rnn``'s state for ``batch`` sequences: ``[h]``, or ``[h, c]`` for an LSTM."""
+    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
+    h_out = rnn.proj_size or rnn.hidden_size
+    if isinstance(rnn, nn.LSTM):
+        return [(rows, batch, h_out), (rows, batch, rnn.hidden_size)]
+    return [(rows, batch, h_out)]
+
+
+def random_state(rnn: nn.RNNBase, batch: int, *, seed: int = 3) -> Any:
+    """A random initial state for ``rnn``, in its dtype and on its device.
+
+    Drawn on the CPU from its own generator, so it is the same on every device and leaves the
+    global RNG alone.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    weight = rnn.get_parameter("weight_hh_l0")
+    shapes = state_shapes(rnn, batch)
+    return as_state(
+        [torch.randn(s, generator=gen, dtype=weight.dtype).to(weight.device) for s in shapes]
+    )
+
+
 def flip_rows(x: Tensor, lengths: Sequence[int], batch_first: bool = False) -> Tensor:
     """Each sequence's first ``lengths[b]`` steps flipped one row at a time, the rest copied.
 

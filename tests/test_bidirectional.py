@@ -25,7 +25,15 @@ from birnn_utils import (
     value_checks_enabled,
 )
 
-from .reference import KINDS, MERGED, as_state, make_rnn, state_parts, unidirectional_copy
+from .reference import (
+    KINDS,
+    MERGED,
+    as_state,
+    make_rnn,
+    random_state,
+    state_parts,
+    unidirectional_copy,
+)
 
 DTYPE = torch.float64
 BAD_MODE: Any = "max"
@@ -68,16 +76,6 @@ def run_stack(
         )
         finals.append(native_layout(state))
     return x, [torch.cat(parts) for parts in zip(*finals, strict=True)]
-
-
-def random_state(bi: nn.RNNBase, batch: int) -> Any:
-    gen = torch.Generator().manual_seed(3)
-    rows = bi.num_layers * 2
-    shapes = [(rows, batch, bi.proj_size or bi.hidden_size)]
-    if isinstance(bi, nn.LSTM):
-        shapes.append((rows, batch, bi.hidden_size))
-    device = bi.get_parameter("weight_hh_l0").device
-    return as_state([torch.randn(s, generator=gen, dtype=DTYPE).to(device) for s in shapes])
 
 
 def make_input(

@@ -27,7 +27,7 @@ from birnn_utils import (
     run_packed,
 )
 
-from .reference import KINDS, MERGED, make_rnn, unidirectional_copy
+from .reference import KINDS, MERGED, make_rnn, random_state, state_shapes, unidirectional_copy
 
 DTYPE = torch.float64
 STEPS = 5
@@ -103,18 +103,8 @@ def stack_states(states: list[Any], initial: Any) -> tuple[Tensor, ...]:
     return tuple(torch.cat(parts, 1) for parts in zip(*columns, strict=True))
 
 
-def initial_state(rnn: nn.RNNBase, batch: int, seed: int = 3) -> Any:
-    gen = torch.Generator().manual_seed(seed)
-    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
-    h = torch.randn(rows, batch, rnn.proj_size or rnn.hidden_size, generator=gen, dtype=DTYPE)
-    if isinstance(rnn, nn.LSTM):
-        return h, torch.randn(rows, batch, rnn.hidden_size, generator=gen, dtype=DTYPE)
-    return h
-
-
 def zero_state(rnn: nn.RNNBase, batch: int) -> Any:
-    state = initial_state(rnn, batch)
-    return tuple(torch.zeros_like(s) for s in as_tuple(state))
+    return tuple(torch.zeros(s, dtype=DTYPE) for s in state_shapes(rnn, batch))
 
 
 def assert_states(got: Any, expected: tuple[Tensor, ...]) -> None:
@@ -138,7 +128,7 @@ def test_run_packed_left_matches_native_rows(
     data_device, lengths_device = placement
     rnn = make_rnn(kind, num_layers=num_layers, batch_first=batch_first, bidirectional=True)
     x = left_input(batch_first)
-    hx = initial_state(rnn, len(LENGTHS)) if with_hx else None
+    hx = random_state(rnn, len(LENGTHS)) if with_hx else None
     expected, row_states = left_reference(native_rows(rnn, hx), x, LENGTHS, batch_first)
     initial = hx if with_hx else zero_state(rnn, len(LENGTHS))
 
@@ -197,7 +187,7 @@ def test_run_packed_left_any_lengths(steps: int, lengths: list[int], batch_first
 def test_run_packed_left_gradcheck() -> None:
     rnn = make_rnn("gru", hidden_size=2, batch_first=True, bidirectional=True)
     x = left_input(True, steps=4, batch=3).requires_grad_()
-    h_0 = initial_state(rnn, 3).requires_grad_()
+    h_0 = random_state(rnn, 3).requires_grad_()
     lengths = [2, 0, 4]
 
     def run(x: Tensor, h_0: Tensor) -> tuple[Tensor, Tensor]:
@@ -350,11 +340,11 @@ def test_encoder_left_matches_native_rows(
     assert encoded.lengths.tolist() == LENGTHS
 
 
-def test_encoder_left_with_bidirectional_and_initial_state() -> None:
+def test_encoder_left_with_bidirectional_and_random_state() -> None:
     forward, backward = native_pair("lstm", True, tied=False)
     encoder = BiRNNEncoder(Bidirectional(forward, backward), merge="mean", padding_side="left")
     x = left_input(True)
-    hx = Directions(initial_state(forward, len(LENGTHS)), initial_state(backward, 4, seed=4))
+    hx = Directions(random_state(forward, len(LENGTHS)), random_state(backward, 4, seed=4))
 
     def rows(row: Tensor, b: int) -> tuple[Tensor, Any]:
         out_f, state_f = native_rows(forward, hx.forward)(row, b)
@@ -383,7 +373,7 @@ def test_no_argument_is_modified() -> None:
     x = left_input(True)
     lengths = torch.tensor(LENGTHS)
     mask = torch.tensor([[t >= STEPS - n for t in range(STEPS)] for n in LENGTHS])
-    hx = initial_state(lstm, len(LENGTHS))
+    hx = random_state(lstm, len(LENGTHS))
     mixer = Bidirectional(CausalConv(), batch_first=True)
     native = Bidirectional(*native_pair("gru", True, tied=False))
     arguments = (x, lengths, mask, *hx)

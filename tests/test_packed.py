@@ -14,17 +14,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from birnn_utils import Bidirectional, Directions, run_packed, value_checks
 
-from .reference import KINDS, as_state, make_input, make_rnn, state_parts
+from .reference import KINDS, as_state, make_input, make_rnn, state_parts, state_shapes
 
 DTYPE = torch.float64
-
-
-def state_shapes(rnn: nn.RNNBase, batch: int) -> list[tuple[int, ...]]:
-    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
-    h_out = rnn.proj_size or rnn.hidden_size
-    if isinstance(rnn, nn.LSTM):
-        return [(rows, batch, h_out), (rows, batch, rnn.hidden_size)]
-    return [(rows, batch, h_out)]
 
 
 def reference(

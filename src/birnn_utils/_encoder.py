@@ -21,6 +21,7 @@ from ._layout import (
     final_outputs,
     flatten_states,
     merge_directions,
+    output_size,
     split_directions,
 )
 from ._lengths import LengthsLike, PaddingSide, check_padding_side, check_right_padded
@@ -104,6 +105,9 @@ def _compilable(rnn: nn.Module) -> nn.Module:
 
 def _h_out(rnn: nn.Module) -> int:
     module = rnn.forward_module if isinstance(rnn, Bidirectional) else rnn
+    if isinstance(module, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)):
+        return output_size(module)
+    # Another module: whatever width it declares.
     size = getattr(module, "proj_size", 0) or getattr(module, "hidden_size", None)
     if not isinstance(size, int):
         raise TypeError(
