@@ -239,9 +239,7 @@ def _same_indices(a: Tensor | None, b: Tensor | None) -> bool:
 
 
 @overload
-def merge_directions(
-    forward: Tensor, backward: Tensor, mode: MergeMode = "concat"
-) -> Tensor: ...
+def merge_directions(forward: Tensor, backward: Tensor, mode: MergeMode = "concat") -> Tensor: ...
 @overload
 def merge_directions(
     forward: PackedSequence, backward: PackedSequence, mode: MergeMode = "concat"
