@@ -42,11 +42,15 @@ class TorchStyleDocstrings(griffe.Extension):
             return
         public = set(pkg.exports or ())
         for obj in _objects(pkg):
-            if isinstance(obj, griffe.Class) and "NamedTuple" in map(str, obj.bases):
+            if isinstance(obj, griffe.Class) and "NamedTuple" in map(
+                str, obj.bases
+            ):
                 _add_namedtuple_init(obj)
             if obj.docstring is not None:
                 value = _SINGULAR.sub(r"\1Examples:", obj.docstring.value)
-                obj.docstring.value = _ROLE.sub(partial(_link, obj=obj, public=public), value)
+                obj.docstring.value = _ROLE.sub(
+                    partial(_link, obj=obj, public=public), value
+                )
 
 
 def _link(match: re.Match[str], *, obj: griffe.Object, public: set[str]) -> str:
@@ -70,12 +74,17 @@ def _link(match: re.Match[str], *, obj: griffe.Object, public: set[str]) -> str:
 def _add_namedtuple_init(cls: griffe.Class) -> None:
     """Give a NamedTuple the ``__init__`` Python generates, so it shows ``Name(field, ...)``."""
     fields = [
-        griffe.Parameter(member.name, annotation=member.annotation, kind=_POSITIONAL)
+        griffe.Parameter(
+            member.name, annotation=member.annotation, kind=_POSITIONAL
+        )
         for member in cls.members.values()
-        if isinstance(member, griffe.Attribute) and "class-attribute" not in member.labels
+        if isinstance(member, griffe.Attribute)
+        and "class-attribute" not in member.labels
     ]
     init = griffe.Function("__init__", parent=cls)
-    init.parameters = griffe.Parameters(griffe.Parameter("self", kind=_POSITIONAL), *fields)
+    init.parameters = griffe.Parameters(
+        griffe.Parameter("self", kind=_POSITIONAL), *fields
+    )
     cls.set_member("__init__", init)
 
 

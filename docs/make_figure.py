@@ -24,7 +24,12 @@ CODE = "font-family: monospace"
 
 
 def text(
-    x: float, y: float, body: str, size: int = 16, anchor: str = "start", code: bool = False
+    x: float,
+    y: float,
+    body: str,
+    size: int = 16,
+    anchor: str = "start",
+    code: bool = False,
 ) -> str:
     """An SVG ``<text>`` at ``(x, y)``, in monospace when ``code``."""
     style = f' style="{CODE}"' if code else ""
@@ -34,9 +39,15 @@ def text(
     )
 
 
-def box(x: float, y: float, w: float, h: float, fill: str, label: str, marked: bool) -> str:
+def box(
+    x: float, y: float, w: float, h: float, fill: str, label: str, marked: bool
+) -> str:
     """A labelled cell, outlined in ink when ``marked``."""
-    outline = f'stroke="{INK}" stroke-width="4"' if marked else 'stroke="white" stroke-width="2"'
+    outline = (
+        f'stroke="{INK}" stroke-width="4"'
+        if marked
+        else 'stroke="white" stroke-width="2"'
+    )
     return (
         f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" {outline} rx="3"/>'
         f'<text x="{x + w / 2}" y="{y + h / 2 + 5}" text-anchor="middle" fill="white" '
@@ -56,7 +67,12 @@ def figure() -> str:
     """The whole SVG document."""
     parts = [
         text(10, 26, "output of a packed run: top layer, sequence b", 18),
-        text(10, 50, f"T x B x 2*H_out; here T = {STEPS}, L = lengths[b] = {LENGTH}", 15),
+        text(
+            10,
+            50,
+            f"T x B x 2*H_out; here T = {STEPS}, L = lengths[b] = {LENGTH}",
+            15,
+        ),
     ]
     top = 90
     for t in range(STEPS):
@@ -71,8 +87,12 @@ def figure() -> str:
             box(x, top + CELL_H, CELL_W, CELL_H, BACKWARD if valid else PADDING,
                 f"bwd {t}" if valid else "pad", marked=t == 0)
         )  # fmt: skip
-    parts.append(text(LEFT - 8, top + 25, "[..., :H_out]", 15, "end", code=True))
-    parts.append(text(LEFT - 8, top + CELL_H + 25, "[..., H_out:]", 15, "end", code=True))
+    parts.append(
+        text(LEFT - 8, top + 25, "[..., :H_out]", 15, "end", code=True)
+    )
+    parts.append(
+        text(LEFT - 8, top + CELL_H + 25, "[..., H_out:]", 15, "end", code=True)
+    )
 
     end = LEFT + LENGTH * CELL_W
     below = top + 2 * CELL_H
@@ -83,14 +103,25 @@ def figure() -> str:
 
     rows_title = below + 132
     parts.append(text(10, rows_title, "h_n, (num_layers*2) x B x H_out", 18))
-    parts.append(text(10, rows_title + 22, "layer-major; here num_layers = 2", 15))
+    parts.append(
+        text(10, rows_title + 22, "layer-major; here num_layers = 2", 15)
+    )
     rows_top = rows_title + 36
-    labels = ["layer 0 forward", "layer 0 backward", "layer 1 forward", "layer 1 backward"]
+    labels = [
+        "layer 0 forward",
+        "layer 0 backward",
+        "layer 1 forward",
+        "layer 1 backward",
+    ]
     for row, label in enumerate(labels):
         y = rows_top + row * ROW_H
-        parts.append(text(LEFT - 8, y + 23, f"h_n[{row}]", 15, "end", code=True))
+        parts.append(
+            text(LEFT - 8, y + 23, f"h_n[{row}]", 15, "end", code=True)
+        )
         color = FORWARD if row % 2 == 0 else BACKWARD
-        parts.append(box(LEFT, y, 3 * CELL_W, ROW_H, color, label, marked=row >= 2))
+        parts.append(
+            box(LEFT, y, 3 * CELL_W, ROW_H, color, label, marked=row >= 2)
+        )
 
     notes_top = rows_top + 4 * ROW_H + 32
     notes = [
@@ -102,7 +133,9 @@ def figure() -> str:
     for line, (body, code) in enumerate(notes):
         y = notes_top + line * 22 + (8 if line >= 2 else 0)
         parts.append(text(10, y, body, 15, code=code))
-    parts.append(text(10, notes_top + 4 * 22 + 14, "(outlined: the same values)", 14))
+    parts.append(
+        text(10, notes_top + 4 * 22 + 14, "(outlined: the same values)", 14)
+    )
 
     markers = "".join(
         f'<marker id="head-{c[1:]}" markerWidth="8" markerHeight="8" refX="6" refY="4" '

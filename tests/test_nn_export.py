@@ -130,7 +130,7 @@ def test_projections_are_refused_at_export(tmp_path: Path) -> None:
 
 def test_without_onnxscript_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(ImportError, match=r"pip install 'birnn-utils\[onnx\]'"):
+    with pytest.raises(ImportError, match=r"`pip install -e '\.\[onnx\]'` in a clone"):
         onnx_translation_table()
 
 

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
+from torch._dynamo.testing import CompileCounterWithBackend
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence
 
 from birnn_utils import (
@@ -19,6 +20,8 @@ from birnn_utils import (
     varlen_to_packed,
     varlen_to_padded,
 )
+
+from .portable_cases import SHAPES, lengths_for
 
 DTYPE = torch.float64
 
@@ -219,3 +222,27 @@ def test_bad_cu_seqlens() -> None:
         padded_to_varlen(torch.randn(4), [1])
     with pytest.raises(TypeError, match=r"packed_to_varlen: `packed` must be a PackedSequence"):
         packed_to_varlen(flat)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch_first", [False, True], ids=["time-major", "batch-first"])
+def test_compiles_to_one_graph_for_every_shape(batch_first: bool) -> None:
+    """Padded -> varlen, the cu_seqlens conversions and in-segment reversal: one graph.
+
+    ``varlen_to_padded`` is left out: in torch 2.13 it does not compile with ``fullgraph=True``
+    for every layout (docs/portability.md says so).
+    """
+
+    def convert(x: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
+        flat, cu = padded_to_varlen(x, lengths, batch_first=batch_first)
+        reversed_flat = reverse_sequences(flat, cu_seqlens=cu, batch_first=batch_first)
+        return flat, cu, reversed_flat, cu_seqlens_to_lengths(lengths_to_cu_seqlens(lengths))
+
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(convert, fullgraph=True, dynamic=True, backend=counter)
+    for steps, batch in SHAPES:
+        lengths = lengths_for(steps, batch, torch.device("cpu"))
+        shape = (batch, steps, 2) if batch_first else (steps, batch, 2)
+        x = torch.randn(shape, dtype=DTYPE)
+        torch.testing.assert_close(compiled(x, lengths), convert(x, lengths))
+    assert counter.frame_count == 1

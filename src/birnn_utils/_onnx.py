@@ -38,7 +38,8 @@ def onnx_translation_table() -> dict[Any, Callable[..., Any]]:
         A dict from the op ``torch.ops.birnn_utils.packed_rnn.default`` to its translation.
 
     Raises:
-        ImportError: if onnxscript is not installed (``pip install 'birnn-utils[onnx]'``).
+        ImportError: if onnxscript is not installed: install the ``onnx`` extra from the
+            source (``pip install -e '.[onnx]'`` in a clone; there is no published release).
         ValueError: at export, for an LSTM with ``proj_size > 0``, which ONNX's LSTM cannot
             express.
 
@@ -53,8 +54,9 @@ def onnx_translation_table() -> dict[Any, Callable[..., Any]]:
         from onnxscript import opset18
     except ImportError as error:
         raise ImportError(
-            "onnx_translation_table needs onnxscript, part of the `onnx` extra: "
-            "pip install 'birnn-utils[onnx]'"
+            "onnx_translation_table needs onnxscript, part of the `onnx` extra: install it "
+            "from the source, `pip install -e '.[onnx]'` in a clone of birnn-utils "
+            "(there is no published release)"
         ) from error
 
     def packed_rnn(

@@ -12,7 +12,7 @@ them.
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar, Generic, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,9 @@ from torch.nn.utils.rnn import PackedSequence
 
 from ._lengths import LengthsLike, as_lengths
 from ._ops import packed_rnn
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -46,12 +49,8 @@ class _RNNBase(nn.Module, Generic[NativeT]):
     _flat_weights_names: list[str]
     _native: NativeT
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self._adopt(self._native_type(*args, **kwargs))
-
     @classmethod
-    def from_module(cls, module: NativeT) -> _RNNBase[NativeT]:
+    def from_module(cls, module: NativeT) -> Self:
         """The module of this class holding ``module``'s very Parameter objects.
 
         Training ``module`` trains this one and vice versa; ``module`` itself is left as it is
@@ -105,7 +104,7 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         if name in self.__dict__.get("_flat_weights_names", ()):
             setattr(self._native, name, value)
 
-    def _apply(self, fn: Any, recurse: bool = True) -> _RNNBase[NativeT]:
+    def _apply(self, fn: Any, recurse: bool = True) -> Self:
         # The native module converts the shared Parameters and regroups them for cuDNN.
         self._native._apply(fn, recurse)  # type: ignore[no-untyped-call]
         for name in self._flat_weights_names:
@@ -184,6 +183,18 @@ class RNN(_RNNBase[nn.RNN]):
     :meth:`LSTM.forward` for the call. ``from_module(rnn)`` shares an existing module's
     Parameters.
 
+    Args:
+        input_size: ``H_in``, the number of features of ``input``.
+        hidden_size: ``H``, the number of features of the hidden state.
+        num_layers: the number of stacked layers.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        bias: whether the layers have bias weights.
+        batch_first: ``input`` and ``output`` are ``B x T x *`` instead of ``T x B x *``.
+        dropout: the dropout probability on each layer's output but the last.
+        bidirectional: whether to run a backward direction too (``D = 2``).
+        device: where to create the Parameters.
+        dtype: the Parameters' dtype.
+
     Example:
         >>> import torch
         >>> from birnn_utils.nn import RNN
@@ -196,6 +207,35 @@ class RNN(_RNNBase[nn.RNN]):
     _native_type = nn.RNN
     nonlinearity: str
 
+    def __init__(  # noqa: D107 (the arguments are documented in the class docstring)
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self._adopt(
+            nn.RNN(
+                input_size,
+                hidden_size,
+                num_layers,
+                nonlinearity=nonlinearity,
+                bias=bias,
+                batch_first=batch_first,
+                dropout=dropout,
+                bidirectional=bidirectional,
+                device=device,
+                dtype=dtype,
+            )
+        )
+
 
 class GRU(_RNNBase[nn.GRU]):
     """``torch.nn.GRU`` with ``lengths``, ready for compile, export and ONNX.
@@ -203,6 +243,17 @@ class GRU(_RNNBase[nn.GRU]):
     Takes ``torch.nn.GRU``'s constructor arguments and holds its Parameters; see
     :meth:`LSTM.forward` for the call. ``from_module(gru)`` shares an existing module's
     Parameters.
+
+    Args:
+        input_size: ``H_in``, the number of features of ``input``.
+        hidden_size: ``H``, the number of features of the hidden state.
+        num_layers: the number of stacked layers.
+        bias: whether the layers have bias weights.
+        batch_first: ``input`` and ``output`` are ``B x T x *`` instead of ``T x B x *``.
+        dropout: the dropout probability on each layer's output but the last.
+        bidirectional: whether to run a backward direction too (``D = 2``).
+        device: where to create the Parameters.
+        dtype: the Parameters' dtype.
 
     Example:
         >>> import torch
@@ -215,6 +266,33 @@ class GRU(_RNNBase[nn.GRU]):
 
     _native_type = nn.GRU
 
+    def __init__(  # noqa: D107 (the arguments are documented in the class docstring)
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self._adopt(
+            nn.GRU(
+                input_size,
+                hidden_size,
+                num_layers,
+                bias=bias,
+                batch_first=batch_first,
+                dropout=dropout,
+                bidirectional=bidirectional,
+                device=device,
+                dtype=dtype,
+            )
+        )
+
 
 class LSTM(_RNNBase[nn.LSTM]):
     """``torch.nn.LSTM`` with ``lengths``, ready for compile, export and ONNX.
@@ -225,6 +303,18 @@ class LSTM(_RNNBase[nn.LSTM]):
     ``lstm(x, lengths=lengths)`` equals ``pack_padded_sequence(x, lengths,
     enforce_sorted=False) -> torch.nn.LSTM -> pad_packed_sequence(total_length=T)``, gradients
     included, also under ``torch.compile(fullgraph=True, dynamic=True)`` and ``torch.export``.
+
+    Args:
+        input_size: ``H_in``, the number of features of ``input``.
+        hidden_size: ``H``, the number of features of the hidden state.
+        num_layers: the number of stacked layers.
+        bias: whether the layers have bias weights.
+        batch_first: ``input`` and ``output`` are ``B x T x *`` instead of ``T x B x *``.
+        dropout: the dropout probability on each layer's output but the last.
+        bidirectional: whether to run a backward direction too (``D = 2``).
+        proj_size: if positive, ``H_out = proj_size``: ``h_t`` projected to this size.
+        device: where to create the Parameters.
+        dtype: the Parameters' dtype.
 
     Example:
         >>> import torch
@@ -241,3 +331,32 @@ class LSTM(_RNNBase[nn.LSTM]):
     """
 
     _native_type = nn.LSTM
+
+    def __init__(  # noqa: D107 (the arguments are documented in the class docstring)
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self._adopt(
+            nn.LSTM(
+                input_size,
+                hidden_size,
+                num_layers,
+                bias=bias,
+                batch_first=batch_first,
+                dropout=dropout,
+                bidirectional=bidirectional,
+                proj_size=proj_size,
+                device=device,
+                dtype=dtype,
+            )
+        )
