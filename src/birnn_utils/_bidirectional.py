@@ -158,6 +158,12 @@ def _split_state(state: Any, batch: int) -> tuple[Any, Any]:
     return forward, backward
 
 
+def _reject_left_padding(side: str, because: str, where: str) -> None:
+    """Raise for ``padding_side="left"`` on an input that has no padding to move."""
+    if side == "left":
+        raise ValueError(f"{where}: `padding_side` must be 'right' {because}, got 'left'")
+
+
 class Bidirectional(nn.Module):
     """Run any unidirectional sequence module as a bidirectional one.
 
@@ -346,11 +352,7 @@ class Bidirectional(nn.Module):
             reject_lengths_for_packed(lengths, where)
             if cu_seqlens is not None:
                 raise ValueError(f"{where}: `cu_seqlens` must be None for a PackedSequence")
-            if side == "left":
-                raise ValueError(
-                    f"{where}: `padding_side` must be 'right' for a PackedSequence, which holds "
-                    "no padding, got 'left'"
-                )
+            _reject_left_padding(side, "for a PackedSequence, which holds no padding", where)
             return self._run(input, hx, _reverse_packed, None, kwargs)
         if not isinstance(input, Tensor):
             raise TypeError(
@@ -359,11 +361,7 @@ class Bidirectional(nn.Module):
         if cu_seqlens is not None:
             if lengths is not None:
                 raise ValueError(f"{where}: pass `lengths` or `cu_seqlens`, not both")
-            if side == "left":
-                raise ValueError(
-                    f"{where}: `padding_side` must be 'right' with `cu_seqlens`: a varlen "
-                    "input holds no padding, got 'left'"
-                )
+            _reject_left_padding(side, "with `cu_seqlens`: a varlen input holds no padding", where)
             tokens = varlen_tokens(input, self.batch_first, where)
             cu = check_cu_seqlens(cu_seqlens, tokens.shape[0], tokens.device, where)
 
