@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import torch
@@ -10,7 +9,7 @@ from torch import Tensor, nn
 
 from . import nn as birnn_nn
 from ._bidirectional import Bidirectional
-from ._checks import check_padded, value_checks
+from ._checks import check_padded
 from ._layout import (
     BridgeMode,
     Directions,
@@ -18,7 +17,7 @@ from ._layout import (
     State,
     bridge_states,
     check_mode,
-    final_outputs,
+    final_steps,
     flatten_states,
     merge_directions,
     output_size,
@@ -171,10 +170,7 @@ def _encode(
         output, states = rnn._forward_with_lengths(input, hx, lens, {})
     else:
         output, states = run_packed_core(rnn, input, lens, hx, batch_first, "BiRNNEncoder")
-    # The lengths were checked above: no second read. (Compiled code reads none, and the
-    # switch, a ContextVar, would break the graph.)
-    with nullcontext() if torch.compiler.is_compiling() else value_checks(False):
-        final = final_outputs(output, lens, batch_first=batch_first)
+    final = Directions(*final_steps(output, here, batch_first))  # lengths checked above
     if here is None:
         here = torch.full((batch,), steps, dtype=torch.int64, device=input.device)
     if merge != "concat":

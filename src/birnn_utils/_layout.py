@@ -522,14 +522,29 @@ def _final_outputs(
         raise ValueError(
             f"final_outputs: `output` must be 3-D ({layout}), got shape {format_shape(output)}"
         )
-    half = _width(output, "final_outputs", "output")
-    time_major = output.transpose(0, 1) if batch_first else output
-    steps, batch = time_major.shape[0], time_major.shape[1]
+    _width(output, "final_outputs", "output")
+    steps = output.shape[1] if batch_first else output.shape[0]
+    batch = output.shape[0] if batch_first else output.shape[1]
     if lengths is None:
         if steps == 0:
             raise ValueError("final_outputs: `output` has no time steps (T=0); pass `lengths`")
-        return time_major[-1, :, :half], time_major[0, :, half:]
+        return final_steps(output, None, batch_first)
     lens = check_lengths(lengths, batch, steps, output.device, "final_outputs")
+    return final_steps(output, lens, batch_first)
+
+
+def final_steps(output: Tensor, lens: Tensor | None, batch_first: bool) -> tuple[Tensor, Tensor]:
+    """The unchecked core of :func:`final_outputs` for a padded ``output``.
+
+    For callers that have checked everything already: ``output`` 3-D with an even last
+    dimension, ``lens`` int64 on its device and in ``[0, T]``, or ``None`` for ``T > 0`` steps
+    each.
+    """
+    half = output.shape[-1] // 2
+    time_major = output.transpose(0, 1) if batch_first else output
+    steps, batch = time_major.shape[0], time_major.shape[1]
+    if lens is None:
+        return time_major[-1, :, :half], time_major[0, :, half:]
     if steps == 0:
         zeros = output.new_zeros([batch, half])
         return zeros, zeros.clone()
