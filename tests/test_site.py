@@ -251,3 +251,28 @@ def test_tables_fit_the_column_at_1280px(site: Path) -> None:
         if found.group(1) != "[]":
             too_wide.append(f"{path.relative_to(site)}: {found.group(1)}")
     assert not too_wide, "\n".join(too_wide)
+
+
+def _owner(node: Node) -> str:
+    """The id of the API object whose documentation holds ``node`` (its nearest doc-object)."""
+    parent = node.parent
+    while parent is not None:
+        if "doc-object" in parent.classes:
+            heading = next(child for child in parent.elements() if "doc-heading" in child.classes)
+            return heading.attrs.get("id", "?")
+        parent = parent.parent
+    return "?"
+
+
+def test_api_code_blocks_fit_80_columns(api: Node) -> None:
+    """Examples and signatures fit the API page's code blocks, 80 characters at 1280 px."""
+    blocks = [node for node in api.walk() if node.tag == "pre"]
+    examples = [block for block in blocks if block.text().lstrip().startswith(">>>")]
+    assert len(examples) >= len(birnn_utils.__all__) // 2  # the docstrings' examples are here
+    too_long = [
+        f"{_owner(block)}: {len(line)} characters: {line}"
+        for block in blocks
+        for line in block.text().splitlines()
+        if len(line) > 80
+    ]
+    assert not too_long, "\n".join(too_long)

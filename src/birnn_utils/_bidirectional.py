@@ -251,7 +251,8 @@ class Bidirectional(nn.Module):
         ...     def forward(self, x):
         ...         return self.conv(x.transpose(1, 2))[..., :-1].transpose(1, 2)
         >>> mixer = CausalConv()
-        >>> tied = Bidirectional(mixer, backward=mixer, batch_first=True)  # one call, 2B rows
+        >>> # one module for both directions: one call on 2B rows
+        >>> tied = Bidirectional(mixer, backward=mixer, batch_first=True)
         >>> tied(x, lengths=lengths).shape
         torch.Size([2, 5, 6])
     """
@@ -336,10 +337,12 @@ class Bidirectional(nn.Module):
             >>> import torch
             >>> from birnn_utils import Bidirectional
             >>> bi = Bidirectional(torch.nn.GRU(3, 4, batch_first=True))
-            >>> x = torch.tensor([[[0.0] * 3, [1, 2, 3]]])  # B=1, T=2, left-padded: length 1
+            >>> x = torch.tensor([[[0.0] * 3, [1, 2, 3]]])  # B=1, T=2; t=0 is padding
             >>> output, states = bi(x, lengths=[1], padding_side="left")
-            >>> output[0, 0].abs().sum().item(), torch.equal(output[0, 1, :4], states.forward[0, 0])
-            (0.0, True)
+            >>> output[0, 0].abs().sum().item()  # zero at the padding step
+            0.0
+            >>> torch.equal(output[0, 1, :4], states.forward[0, 0])
+            True
         """
         where = "Bidirectional"
         side = check_padding_side(padding_side, where)

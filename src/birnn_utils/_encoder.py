@@ -227,7 +227,9 @@ class BiRNNEncoder(nn.Module):
     Example:
         >>> import torch
         >>> from birnn_utils import BiRNNEncoder
-        >>> lstm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+        >>> lstm = torch.nn.LSTM(
+        ...     3, 4, num_layers=2, bidirectional=True, batch_first=True
+        ... )
         >>> encoder = BiRNNEncoder(lstm, merge="sum")
         >>> mask = torch.tensor([[True, True, False], [False, False, False]])
         >>> encoded = encoder(torch.randn(2, 3, 3), mask=mask)
@@ -239,7 +241,8 @@ class BiRNNEncoder(nn.Module):
         >>> h_0.shape
         torch.Size([2, 2, 8])
         >>> keras_style = BiRNNEncoder(lstm, merge="sum", padding_side="left")
-        >>> encoded = keras_style(torch.randn(2, 3, 3), mask=mask.flip(1))  # left-padded mask
+        >>> left_mask = mask.flip(1)  # padding on the left
+        >>> encoded = keras_style(torch.randn(2, 3, 3), mask=left_mask)
         >>> encoded.outputs[0, 0].abs().sum().item(), encoded.lengths
         (0.0, tensor([2, 0]))
     """

@@ -119,7 +119,9 @@ def explain_layout(
 
     Example:
         >>> from birnn_utils import explain_layout
-        >>> info = explain_layout("LSTM", input_size=3, hidden_size=4, num_layers=2, proj_size=2)
+        >>> info = explain_layout(
+        ...     "LSTM", input_size=3, hidden_size=4, num_layers=2, proj_size=2
+        ... )
         >>> info["shapes"]["h_n"], info["shapes"]["c_n"]
         ('4 x B x 2', '4 x B x 4')
         >>> [s["index"] for s in info["slices"] if s["tensor"] == "h_n"]

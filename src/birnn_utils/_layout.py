@@ -446,8 +446,10 @@ def final_states(
         >>> gru = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
         >>> output, h_n = gru(torch.randn(5, 2, 3))
         >>> forward, backward = final_states(h_n)  # top layer
-        >>> torch.equal(forward, output[-1, :, :4]), torch.equal(backward, output[0, :, 4:])
-        (True, True)
+        >>> torch.equal(forward, output[-1, :, :4])  # the last step's first half
+        True
+        >>> torch.equal(backward, output[0, :, 4:])  # the first step's second half
+        True
     """
     return _map_state(lambda t: Directions(*_layer_pair(t, layer)), h_n, "final_states", "h_n")
 

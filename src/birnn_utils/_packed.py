@@ -230,10 +230,11 @@ def run_packed(
         >>> output, h_n = run_packed(gru, x, lengths=[2, 0, 5])
         >>> output.shape, h_n.shape
         (torch.Size([3, 5, 8]), torch.Size([2, 3, 4]))
-        >>> bool(output[1].eq(0).all()), bool(h_n[:, 1].eq(0).all())  # the empty sequence
+        >>> bool(output[1].eq(0).all()), bool(h_n[:, 1].eq(0).all())  # length 0
         (True, True)
         >>> from birnn_utils import move_padding
-        >>> x_left = move_padding(x, [2, 0, 5], to="left", batch_first=True)  # Keras's layout
+        >>> # Keras's layout: padding on the left
+        >>> x_left = move_padding(x, [2, 0, 5], to="left", batch_first=True)
         >>> output_left, _ = run_packed(gru, x_left, [2, 0, 5], padding_side="left")
         >>> expected = move_padding(output, [2, 0, 5], to="left", batch_first=True)
         >>> torch.allclose(output_left, expected)

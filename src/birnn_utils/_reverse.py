@@ -160,7 +160,8 @@ def reverse_sequences(
         >>> pad_packed_sequence(reverse_sequences(packed), batch_first=True)[0]
         tensor([[3, 2, 1],
                 [5, 4, 0]])
-        >>> reverse_sequences(torch.tensor([1, 2, 3, 4, 5]), cu_seqlens=torch.tensor([0, 3, 5]))
+        >>> flat = torch.tensor([1, 2, 3, 4, 5])  # varlen: sequences of 3 and 2
+        >>> reverse_sequences(flat, cu_seqlens=torch.tensor([0, 3, 5]))
         tensor([3, 2, 1, 5, 4])
     """
     if cu_seqlens is not None:

@@ -296,10 +296,12 @@ def extract_forward_module(
         >>> forward = extract_forward_module(lstm)  # layer 0
         >>> forward
         LSTM(3, 4)
-        >>> extract_forward_module(lstm, layer=1).input_size  # reads both directions of layer 0
+        >>> # layer 1 reads both directions of layer 0
+        >>> extract_forward_module(lstm, layer=1).input_size
         8
         >>> out, (h, c) = forward(x)
-        >>> torch.allclose(h[0], h_n[0]) and torch.allclose(c[0], c_n[0])  # layer 0, forward
+        >>> # h_n[0] and c_n[0]: layer 0, forward direction
+        >>> torch.allclose(h[0], h_n[0]) and torch.allclose(c[0], c_n[0])
         True
     """
     return _extract(rnn, layer, share_parameters, reverse=False, where="extract_forward_module")

@@ -235,7 +235,8 @@ def packed_to_varlen(packed: PackedSequence) -> tuple[Tensor, Tensor]:
         >>> import torch
         >>> from torch.nn.utils.rnn import pack_sequence
         >>> from birnn_utils import packed_to_varlen
-        >>> packed = pack_sequence([torch.tensor([1]), torch.tensor([2, 3])], enforce_sorted=False)
+        >>> sequences = [torch.tensor([1]), torch.tensor([2, 3])]
+        >>> packed = pack_sequence(sequences, enforce_sorted=False)
         >>> packed_to_varlen(packed)
         (tensor([1, 2, 3]), tensor([0, 1, 3], dtype=torch.int32))
     """

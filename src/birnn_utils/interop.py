@@ -131,7 +131,8 @@ def load_keras_weights(rnn: nn.RNNBase, weights: Sequence[ArrayLike], *, layer: 
         >>> import numpy as np, torch
         >>> from birnn_utils.interop import keras_weights, load_keras_weights
         >>> lstm = torch.nn.LSTM(3, 4, bidirectional=True)
-        >>> weights = [np.ones((3, 16)), np.ones((4, 16)), np.zeros(16)] * 2  # Keras's shapes
+        >>> # Keras's shapes (kernel, recurrent kernel, bias), for each direction
+        >>> weights = [np.ones((3, 16)), np.ones((4, 16)), np.zeros(16)] * 2
         >>> load_keras_weights(lstm, weights)
         >>> lstm.weight_ih_l0.shape, lstm.bias_hh_l0.count_nonzero().item()
         (torch.Size([16, 3]), 0)
@@ -303,7 +304,8 @@ def from_keras(keras_layer: Any) -> nn.RNNBase:
         >>> from birnn_utils.interop import from_keras
         >>> class FakeKerasLSTM:  # what from_keras reads of a keras.layers.LSTM
         ...     def get_config(self):
-        ...         return {"units": 2, "activation": "tanh", "recurrent_activation": "sigmoid",
+        ...         return {"units": 2, "activation": "tanh",
+        ...                 "recurrent_activation": "sigmoid",
         ...                 "use_bias": True, "go_backwards": False}
         ...     def get_weights(self):
         ...         return [np.zeros((3, 8), np.float32), np.zeros((2, 8), np.float32),
@@ -574,7 +576,8 @@ def from_keras_states(states: Sequence[ArrayLike]) -> State:
         >>> h_0, c_0 = from_keras_states([h_f, c_f, h_b, c_b])
         >>> h_0.shape, torch.equal(c_0[1], c_b)
         (torch.Size([2, 2, 4]), True)
-        >>> all(torch.equal(a, b) for a, b in zip(keras_states((h_0, c_0)), [h_f, c_f, h_b, c_b]))
+        >>> back = keras_states((h_0, c_0))  # and back to Keras's order
+        >>> all(torch.equal(a, b) for a, b in zip(back, [h_f, c_f, h_b, c_b]))
         True
     """
     where = "from_keras_states"

@@ -34,7 +34,8 @@ Example:
     ...         return scriptable.merge_directions(forward, backward)
     >>> import warnings
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's own notice
+    ...     # torch.jit.script's own deprecation notice
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
     ...     encoder = torch.jit.script(Encoder())
     >>> encoder(torch.randn(5, 2, 3)).shape
     torch.Size([2, 8])
@@ -280,7 +281,8 @@ def reverse_sequences(
     Example:
         >>> import torch
         >>> from birnn_utils import scriptable
-        >>> scriptable.reverse_sequences(torch.tensor([[1, 2, 3, 0]]), torch.tensor([3]), True)
+        >>> x = torch.tensor([[1, 2, 3, 0]])  # B x T, zero-padded
+        >>> scriptable.reverse_sequences(x, torch.tensor([3]), True)  # batch_first
         tensor([[3, 2, 1, 0]])
     """
     return _reverse_sequences(sequences, lengths, batch_first)
