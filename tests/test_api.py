@@ -42,3 +42,12 @@ def test_the_library_never_imports_the_command_line_application() -> None:
 
 def test_version_is_the_installed_distribution_s() -> None:
     assert birnn_utils.__version__ == importlib.metadata.version("birnn-utils")
+
+
+def test_each_docstring_section_appears_once() -> None:
+    """Two ``Attributes:`` (or ``Args:``) sections render as two tables on the API page."""
+    for name in birnn_utils.__all__:
+        doc = inspect.getdoc(getattr(birnn_utils, name)) or ""
+        for section in ("Args:", "Attributes:", "Returns:", "Raises:", "Example:"):
+            count = sum(line == section for line in doc.splitlines())
+            assert count <= 1, f"{name}: {count} `{section}` sections"

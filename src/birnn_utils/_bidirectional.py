@@ -223,12 +223,6 @@ class Bidirectional(nn.Module):
         batch_first: the layout, resolved from the modules when it was given as ``None``.
         batch_directions: as given.
 
-    Attributes:
-        forward_module: the module for the forward direction (``forward``).
-        backward_module: the reverse module for the backward direction (``backward``, or the
-            re-initialised copy of ``forward``).
-        merge: the ``merge`` argument.
-
     Raises:
         TypeError: if a module is not an ``nn.Module``.
         ValueError: if a module is bidirectional, the ``batch_first`` of the modules differ or
