@@ -22,7 +22,7 @@ from ._lengths import (
     reject_lengths_for_packed,
 )
 from ._packed import cpu_lengths, run_packed_core, runs_kernel
-from ._padding import _move_output_padding, _move_padding
+from ._padding import _move_output_padding, _move_padding, run_on_the_right
 from ._reverse import _reverse_packed, _reverse_padded, _reverse_varlen
 from ._tree import tree_map
 from ._varlen import varlen_tokens
@@ -405,12 +405,16 @@ class Bidirectional(nn.Module):
                     f"Bidirectional: {type(self.forward_module).__name__} takes no keyword "
                     f"arguments, got {', '.join(map(repr, kwargs))}"
                 )
+            cpu = lens.to("cpu")
             if not left:
-                return self._run_packed(input, hx, lens.to("cpu"))
-            here = lens.to(input.device, non_blocking=lens.is_cpu)
-            right = _move_padding(input, here, "right", batch_first)
-            output, state = self._run_packed(right, hx, lens.to("cpu"))
-            return _move_output_padding(output, here, batch_first, "Bidirectional"), state
+                return self._run_packed(input, hx, cpu)
+            return run_on_the_right(
+                lambda right: self._run_packed(right, hx, cpu),
+                input,
+                lens.to(input.device, non_blocking=lens.is_cpu),
+                batch_first,
+                "Bidirectional",
+            )
         lens = lens.to(input.device, non_blocking=lens.is_cpu)
         steps = input.shape[1 if batch_first else 0]
         valid = torch.arange(steps, device=input.device) < lens.unsqueeze(1)

@@ -13,7 +13,7 @@ from . import nn as birnn_nn
 from ._checks import check_padded, format_shape
 from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
 from ._ops import RNNLike, packed_rnn
-from ._padding import _move_output_padding, _move_padding
+from ._padding import run_on_the_right
 from ._tree import tree_map
 
 __all__ = ["cpu_lengths", "run_packed", "run_packed_core", "runs_kernel"]
@@ -250,7 +250,10 @@ def run_packed(
     lens = cpu_lengths(lengths, batch, steps, "run_packed")
     if side == "right":
         return run_packed_core(rnn, input, lens, hx, batch_first, "run_packed")
-    here = lens.to(input.device, non_blocking=True)
-    right = _move_padding(input, here, "right", batch_first)
-    output, state = run_packed_core(rnn, right, lens, hx, batch_first, "run_packed")
-    return _move_output_padding(output, here, batch_first, "run_packed"), state
+    return run_on_the_right(
+        lambda right: run_packed_core(rnn, right, lens, hx, batch_first, "run_packed"),
+        input,
+        lens.to(input.device, non_blocking=True),
+        batch_first,
+        "run_packed",
+    )

@@ -9,6 +9,7 @@ get its outputs back in its own layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -47,6 +48,22 @@ def _move_output_padding(output: Any, lengths: Tensor, batch_first: bool, where:
         where=where,
         name="output",
     )
+
+
+def run_on_the_right(
+    run: Callable[[Tensor], tuple[Any, Any]],
+    input: Tensor,
+    lengths: Tensor,
+    batch_first: bool,
+    where: str,
+) -> tuple[Any, Any]:
+    """``run`` (``input -> (output, state)``) on a left-padded ``input`` moved to the right.
+
+    The per-step output comes back left-padded, in the caller's layout; the state needs no
+    move. ``lengths``: checked int64 on ``input``'s device.
+    """
+    output, state = run(_move_padding(input, lengths, "right", batch_first))
+    return _move_output_padding(output, lengths, batch_first, where), state
 
 
 def move_padding(
