@@ -24,7 +24,7 @@ from ._layout import (
     split_directions,
 )
 from ._lengths import LengthsLike, PaddingSide, check_padding_side, check_right_padded
-from ._packed import cpu_lengths, run_packed_core, runs_kernel
+from ._packed import RECURRENT, cpu_lengths, run_packed_core, runs_kernel
 from ._padding import _move_padding
 from ._tree import tree_map
 
@@ -70,7 +70,7 @@ def _check_rnn(rnn: nn.Module) -> None:
                 f"{rnn.merge!r}: set the merge mode on BiRNNEncoder instead"
             )
         return
-    if not isinstance(rnn, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)):
+    if not isinstance(rnn, RECURRENT):
         raise TypeError(
             "BiRNNEncoder: `rnn` must be a bidirectional nn.RNN, nn.GRU or nn.LSTM, or a "
             f"Bidirectional, got {type(rnn).__name__}"
@@ -104,7 +104,7 @@ def _compilable(rnn: nn.Module) -> nn.Module:
 
 def _h_out(rnn: nn.Module) -> int:
     module = rnn.forward_module if isinstance(rnn, Bidirectional) else rnn
-    if isinstance(module, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)):
+    if isinstance(module, RECURRENT):
         return output_size(module)
     # Another module: whatever width it declares.
     size = getattr(module, "proj_size", 0) or getattr(module, "hidden_size", None)

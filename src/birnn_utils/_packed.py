@@ -16,9 +16,12 @@ from ._ops import RNNLike, packed_rnn
 from ._padding import run_on_the_right
 from ._tree import tree_map
 
-__all__ = ["cpu_lengths", "run_packed", "run_packed_core", "runs_kernel"]
+__all__ = ["RECURRENT", "cpu_lengths", "run_packed", "run_packed_core", "runs_kernel"]
 
-_NATIVE_FORWARDS = (nn.RNN.forward, nn.GRU.forward, nn.LSTM.forward, birnn_nn.LSTM.forward)
+RECURRENT = (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)
+"""The recurrent modules whose kernel :func:`~birnn_utils._ops.packed_rnn` runs."""
+
+_NATIVE_FORWARDS = {m.forward for m in (nn.RNN, nn.GRU, nn.LSTM, *RECURRENT[1:])}
 
 
 def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
@@ -29,7 +32,7 @@ def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
     called with its weights, without calling the module, which ``torch.compile`` could not.
     """
     return (
-        isinstance(rnn, (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM))
+        isinstance(rnn, RECURRENT)
         and type(rnn).forward in _NATIVE_FORWARDS
         and not rnn._forward_hooks
         and not rnn._forward_pre_hooks
