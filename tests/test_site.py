@@ -94,9 +94,22 @@ def pages(site: Path) -> dict[Path, Node]:
     return {path: parse(path) for path in sorted(site.rglob("*.html"))}
 
 
+API_PAGES = ("layout", "lengths", "modules", "nn", "varlen", "interop", "checks")
+"""The API reference's pages by area, under docs/api/ (its index.md links them)."""
+
+
 @pytest.fixture(scope="module")
-def api(site: Path, pages: dict[Path, Node]) -> Node:
-    return pages[site / "api" / "index.html"]
+def api_pages(site: Path, pages: dict[Path, Node]) -> dict[str, Node]:
+    return {name: pages[site / "api" / name / "index.html"] for name in API_PAGES}
+
+
+@pytest.fixture(scope="module")
+def api(api_pages: dict[str, Node]) -> Node:
+    """The API reference's pages as one document, to search them all at once."""
+    document = Node("document", {}, None)
+    for page in api_pages.values():
+        document.children.append(page)
+    return document
 
 
 def _ids(page: Node) -> set[str]:
