@@ -43,7 +43,7 @@ class TorchStyleDocstrings(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         if pkg.name != PACKAGE:
             return
-        public = set(pkg.exports or ())
+        public = {str(name) for name in pkg.exports or ()}
         objects = _objects(pkg)
         _show_type_variables_as_their_bounds(objects)
         for obj in objects:
@@ -150,4 +150,4 @@ def _show_type_variables_as_their_bounds(objects: list[griffe.Object]) -> None:
             ]
 
 
-_POSITIONAL = griffe.ParameterKind.positional_or_keyword
+_POSITIONAL = griffe.ParameterKind("positional or keyword")
