@@ -500,3 +500,17 @@ def test_search_leads_with_the_api_not_the_changelog(site: Path) -> None:
     boost = {doc["location"]: doc.get("boost", 1) for doc in docs}
     assert all(boost[place] < 1 for place in boost if place.startswith("changelog/"))
     assert all(boost[f"api/{name}/"] > 1 for name in API_PAGES)
+
+
+def test_benchmarks_open_with_a_summary_of_targets(site: Path, pages: dict[Path, Node]) -> None:
+    """The first section is the summary: each headline ratio and whether its target is met."""
+    content = _content(pages[site / "benchmarks" / "index.html"])
+    first = next(node for node in content.walk() if node.tag in ("h2", "table"))
+    assert first.tag == "h2" and first.text().strip().startswith("Summary")
+    table = next(node for node in content.walk() if node.tag == "table")
+    header = [cell.text().strip() for cell in table.walk() if cell.tag == "th"]
+    assert header[:2] == ["What is measured", "Met"]
+    rows = [row for row in table.walk() if row.tag == "tr"][1:]
+    met = [row.elements()[1].text().strip() for row in rows]
+    assert len(met) >= 10
+    assert all(re.match(r"(yes|no|only|-)\b", answer) for answer in met), met
