@@ -1417,7 +1417,19 @@ def test_module_db_forward(cls_pair: ClsPair, mode: str, index: int) -> None:
 
 @pytest.mark.parametrize(("mode", "index"), SAMPLES)
 def test_module_db_grad(cls_pair: ClsPair, mode: str, index: int) -> None:
-    """TestModule.test_grad and test_gradgrad: gradcheck over the inputs and parameters."""
+    """TestModule.test_grad: gradcheck over the inputs and parameters."""
+    check_gradients(cls_pair, mode, index, gradgrad=False)
+
+
+# gradgradcheck over up to 18 parameters costs ~0.4 s a sample: every fifth sample (each kind,
+# both layouts, with and without hx, packed) keeps the suite within CI's time.
+@pytest.mark.parametrize(("mode", "index"), SAMPLES[::5])
+def test_module_db_gradgrad(cls_pair: ClsPair, mode: str, index: int) -> None:
+    """TestModule.test_gradgrad: gradgradcheck over the inputs and parameters."""
+    check_gradients(cls_pair, mode, index, gradgrad=True)
+
+
+def check_gradients(cls_pair: ClsPair, mode: str, index: int, *, gradgrad: bool) -> None:
     sample, _, tested = sample_and_modules(mode, index, cls_pair)
     args = clone_tree(sample.forward_input.args)
     flat_inputs = [t for t in tensors_of(args) if t.requires_grad]
@@ -1441,7 +1453,8 @@ def test_module_db_grad(cls_pair: ClsPair, mode: str, index: int) -> None:
 
     inputs = (*flat_inputs, *params)
     assert torch.autograd.gradcheck(fn, inputs, fast_mode=True)
-    assert torch.autograd.gradgradcheck(fn, inputs, fast_mode=True)
+    if gradgrad:
+        assert torch.autograd.gradgradcheck(fn, inputs, fast_mode=True)
 
 
 @pytest.mark.parametrize(("mode", "index"), SAMPLES)
@@ -1466,7 +1479,7 @@ def test_module_db_non_contiguous(cls_pair: ClsPair, mode: str, index: int) -> N
     assert_close(nc_grads, ref_grads)
 
 
-@pytest.mark.parametrize(("mode", "index"), SAMPLES)
+@pytest.mark.parametrize(("mode", "index"), SAMPLES[::3])
 def test_module_db_pickle(cls_pair: ClsPair, mode: str, index: int) -> None:
     """TestModule.test_pickle (torch.save/torch.load), plus pickle and deepcopy."""
     sample, _, tested = sample_and_modules(mode, index, cls_pair)
@@ -1541,7 +1554,7 @@ def test_module_db_errors(cls_pair: ClsPair, mode: str) -> None:
 
 
 @pytest.mark.parametrize("swap", [False, True])
-@pytest.mark.parametrize(("mode", "index"), SAMPLES[::4])
+@pytest.mark.parametrize(("mode", "index"), SAMPLES[::3])
 def test_module_db_to(cls_pair: ClsPair, mode: str, index: int, swap: bool) -> None:
     """TestModule.test_to: ``.to(dtype)`` converts in place, with and without swap_tensors."""
     sample, native, tested = sample_and_modules(mode, index, cls_pair, dtype=torch.float32)
@@ -1561,7 +1574,7 @@ def test_module_db_to(cls_pair: ClsPair, mode: str, index: int, swap: bool) -> N
     assert_close(run_with_grads(tested, args), run_with_grads(native, clone_tree(args)))
 
 
-@pytest.mark.parametrize(("mode", "index"), SAMPLES[::4])
+@pytest.mark.parametrize(("mode", "index"), SAMPLES[::3])
 def test_module_db_state_dict(cls_pair: ClsPair, mode: str, index: int) -> None:
     """state_dict round trips with torch.nn's module, both ways, with strict=True."""
     sample, native, tested = sample_and_modules(mode, index, cls_pair)
