@@ -49,7 +49,7 @@ CUDA = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
 ]
 CUDNN = pytest.mark.skipif(
-    not (torch.cuda.is_available() and torch.backends.cudnn.is_available()),
+    not (torch.cuda.is_available() and torch.backends.cudnn.is_available()),  # type: ignore[no-untyped-call]
     reason="cuDNN is not available",
 )
 MULTI_GPU = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
@@ -124,6 +124,12 @@ def tensors_of(obj: Any) -> Iterator[Tensor]:
     elif isinstance(obj, (tuple, list)):
         for o in obj:
             yield from tensors_of(o)
+
+
+def grad_of(t: Tensor) -> Tensor:
+    """``t.grad``, which the test has populated."""
+    assert t.grad is not None
+    return t.grad
 
 
 def weighted_sum(tensors: list[Tensor]) -> Tensor:
@@ -1086,10 +1092,10 @@ def test_rnn_retain_variables(cls_pair: ClsPair, device: torch.device) -> None:
         input = torch.randn(5, 6, 10, device=device, dtype=dtype, requires_grad=True)
         output = rnn(input)
         output[0].sum().backward(retain_graph=True)
-        grads = [input.grad.clone()] + [p.grad.clone() for p in rnn.parameters()]
+        grads = [grad_of(input).clone()] + [p.grad.clone() for p in rnn.parameters()]
         for _ in range(4):
             rnn.zero_grad()
-            input.grad.zero_()
+            grad_of(input).zero_()
             output[0].sum().backward(retain_graph=True)
             grads2 = [input.grad] + [p.grad for p in rnn.parameters()]
             assert_close(grads, grads2)
@@ -1175,10 +1181,10 @@ def test_variable_sequence(cls_pair: ClsPair, device: torch.device) -> None:
         assert unpacked_len.tolist() == lengths
 
         # Check backward
-        seq_out.sum().backward()
-        grad_x = x_leaf.grad.clone()
-        x_leaf.grad.zero_()
-        unpacked.sum().backward()
+        seq_out.sum().backward()  # type: ignore[no-untyped-call]
+        grad_x = grad_of(x_leaf).clone()
+        grad_of(x_leaf).zero_()
+        unpacked.sum().backward()  # type: ignore[no-untyped-call]
 
         assert_close(x_leaf.grad, grad_x)
         for p1, p2 in zip(lstm.parameters(), lstm2.parameters(), strict=True):
@@ -1312,7 +1318,7 @@ def _test_rnn_mod(mod: Any, inp: Tensor) -> None:
         # https://github.com/pytorch/pytorch/issues/37874
         with torch.backends.cudnn.flags(enabled=True):
             result = flatten_out(inp)
-            result[0].sum().backward(create_graph=True)
+            result[0].sum().backward(create_graph=True)  # type: ignore[no-untyped-call]
             grad0 = next(mod.parameters()).grad
             with pytest.raises(RuntimeError, match="please disable the CuDNN backend temporarily"):
                 grad0.sum().backward()
@@ -1607,3 +1613,65 @@ def test_module_db_train_eval(cls_pair: ClsPair, mode: str) -> None:
     assert tested.training
     first, second = tested(x)[0], tested(x)[0]
     assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_module_db_to_empty(cls_pair: ClsPair, mode: str) -> None:
+    """TestModule.test_to_empty: ``to_empty`` moves every parameter, uninitialised."""
+    for sample in module_samples(mode):
+        args, kwargs = sample.constructor_input.args, sample.constructor_input.kwargs
+        m = cls_pair.make(mode, *args, **kwargs)
+        names = [n for n, _ in m.named_parameters()]
+        assert m.to_empty(device="meta") is m
+        assert [n for n, _ in m.named_parameters()] == names
+        assert all(p.device.type == "meta" for p in m.parameters())
+        assert all(isinstance(p, nn.Parameter) for p in m.parameters())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_module_db_device_ctx_init(cls_pair: ClsPair, mode: str) -> None:
+    """TestModule.test_device_ctx_init: a ``torch.device`` context places the parameters."""
+    for sample in module_samples(mode):
+        args, kwargs = sample.constructor_input.args, sample.constructor_input.kwargs
+        with torch.device("meta"):
+            m = cls_pair.make(mode, *args, **kwargs)
+            native = NATIVE[mode](*args, **kwargs)
+        assert [(n, p.shape) for n, p in m.named_parameters()] == [
+            (n, p.shape) for n, p in native.named_parameters()
+        ]
+        assert all(p.device.type == "meta" for p in m.parameters())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize(("mode", "index"), SAMPLES[::3])
+def test_module_db_cpu_gpu_parity(cls_pair: ClsPair, mode: str, index: int) -> None:
+    """TestModule.test_cpu_gpu_parity: the same outputs and gradients on the CPU and on CUDA."""
+    sample, _, tested = sample_and_modules(mode, index, cls_pair)
+    on_gpu = copy.deepcopy(tested).to(GPU)
+    args = sample.forward_input.args
+    outputs, grads = run_with_grads(tested, clone_tree(args))
+    gpu_args = clone_tree(args, lambda t: t.to(GPU))
+    if isinstance(args[0], PackedSequence):  # batch_sizes stay on the CPU
+        gpu_args = (PackedSequence(gpu_args[0].data, args[0].batch_sizes), *gpu_args[1:])
+        gpu_args[0].data.requires_grad_(True)
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        gpu_outputs, gpu_grads = run_with_grads(on_gpu, gpu_args)
+    assert_close(gpu_outputs, outputs, check_device=False)
+    assert_close(gpu_grads, grads, check_device=False)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize("mode", MODES)
+def test_module_db_multiple_device_transfer(cls_pair: ClsPair, mode: str) -> None:
+    """TestModule.test_multiple_device_transfer: CPU -> CUDA -> CPU keeps the module working."""
+    sample, native, tested = sample_and_modules(mode, 1, cls_pair)
+    args = sample.forward_input.args
+    expected = list(tensors_of(native(*args)))
+    gpu_args = clone_tree(args, lambda t: t.to(GPU))
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        assert_close(list(tensors_of(tested.to(GPU)(*gpu_args))), expected, check_device=False)
+    assert all(p.device.type == torch.device(GPU).type for p in tested.parameters())
+    assert_close(list(tensors_of(tested.cpu()(*args))), expected)
+    assert all(p.device.type == "cpu" for p in tested.parameters())
