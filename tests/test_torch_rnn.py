@@ -12,7 +12,10 @@ assertions; where the original compares a module with itself (CPU against CUDA, 
 against not), the ``birnn_utils`` run also compares with ``torch.nn``'s module holding the same
 weights. A test that reads ``torch.nn`` internals (``_flat_weights``, cuDNN's flat weight buffer)
 is skipped for ours, with the reason. CUDA tests are skipped without CUDA (the ``cuda`` marker).
-Sizes are the originals' unless a comment says they were trimmed.
+Sizes are the originals'. ``test_rnn_retain_variables`` and ``test_variable_sequence`` follow
+torch's device-generic versions (an older ``TestNN`` revision holds the same assertions); the
+``*_public`` and ``*_dtype`` variants are CPU-runnable companions of an original, said so in
+their docstrings. Under CUDA, torch's TF32 variants run with TF32 off.
 """
 
 from __future__ import annotations
