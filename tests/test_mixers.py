@@ -120,7 +120,8 @@ class VarlenRNN(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         tokens, cu = x[0], cu_seqlens.tolist()
         h_0 = x.new_zeros(len(cu) - 1, x.shape[-1]) if h is None else h[0]
-        outputs, finals = [], list(h_0.unbind(0))
+        outputs: list[Tensor] = []
+        finals = list(h_0.unbind(0))
         for b, (start, end) in enumerate(itertools.pairwise(cu)):
             for t in range(start, end):
                 previous = h_0[b] if t == start else outputs[-1]
@@ -540,7 +541,7 @@ def test_seq_idx_is_derived_from_cu_seqlens_never_passed() -> None:
     class TakesAnyKeyword(VarlenCausalConv):
         """``**kwargs`` is not a ``seq_idx`` parameter: such a module gets none."""
 
-        def forward(self, x: Tensor, **kwargs: Any) -> Tensor:  # type: ignore[override]
+        def forward(self, x: Tensor, **kwargs: Any) -> Tensor:
             assert set(kwargs) == {"cu_seqlens"}
             return super().forward(x, cu_seqlens=kwargs["cu_seqlens"])
 
@@ -577,7 +578,8 @@ def _padded_module(kind: str) -> nn.Module:
         return nn.GRU(DIM, 4, batch_first=True, dtype=DTYPE)
     if kind == "library_lstm":
         return birnn_utils.nn.LSTM(DIM, 4, batch_first=True, dtype=DTYPE)
-    return MIXERS[kind]()
+    mixer: nn.Module = MIXERS[kind]()
+    return mixer
 
 
 @pytest.mark.parametrize("kind", ["gru", "library_lstm", "mingru", "mamba2"])
@@ -592,7 +594,8 @@ def test_a_tied_module_takes_an_empty_batch(kind: str) -> None:
     if recurrent:
         h = torch.zeros(1, 0, 4, dtype=DTYPE)
         hx = Directions((h, h), (h, h)) if kind == "library_lstm" else Directions(h, h)
-    for lengths in (None, []):
+    no_lengths: list[int] = []
+    for lengths in (None, no_lengths):
         for initial in (None, hx):
             results = [
                 Bidirectional(module, module, batch_directions=one_call)(
