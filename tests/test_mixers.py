@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._dynamo.testing import CompileCounterWithBackend
 
 import birnn_utils.nn
 from birnn_utils import (
@@ -636,3 +637,18 @@ def test_a_tied_module_takes_a_varlen_batch_of_no_token(kind: str, batch: int) -
         if kind == "rnn":
             assert tuple(result[1].forward.shape) == tuple(result[1].backward.shape)
             assert result[1].forward.shape == (1, batch, DIM) and not result[1].forward.any()
+
+
+@pytest.mark.parametrize("tying", ["untied", "tied"])
+def test_seq_idx_compiles(tying: str) -> None:
+    """The seq_idx path (the signature read, the indices built) stays in one graph."""
+    torch.manual_seed(0)
+    bi = tie(ToyMamba2(), tying)
+    flat, cu = padded_to_varlen(make_input(batch=3, steps=3), [3, 0, 2], batch_first=True)
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(
+        lambda f, c: bi(f, cu_seqlens=c), fullgraph=True, dynamic=False, backend=counter
+    )
+    torch.testing.assert_close(compiled(flat, cu), bi(flat, cu_seqlens=cu))
+    assert counter.frame_count == 1

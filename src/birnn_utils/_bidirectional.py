@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -133,22 +132,25 @@ def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     return module(x, h, **kwargs)
 
 
-@functools.lru_cache(maxsize=256)
-def _has_seq_idx(forward: Callable[..., Any]) -> bool:
-    parameter = inspect.signature(forward).parameters.get("seq_idx")
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
+_SEQ_IDX: dict[Callable[..., Any], bool] = {}
+"""Whether each ``forward`` function seen has a ``seq_idx`` parameter. A plain dict, not
+``functools.lru_cache``, which ``torch.compile`` warns about."""
 
 
 def _takes_seq_idx(module: nn.Module) -> bool:
     """Whether ``module.forward`` has a ``seq_idx`` parameter, as Mamba2's has.
 
-    The signature is read once per ``forward`` function (cached), not at every call.
+    The signature is read once per ``forward`` function, not at every call.
     """
     forward = module.forward
-    return _has_seq_idx(getattr(forward, "__func__", forward))
+    function = getattr(forward, "__func__", forward)
+    if function not in _SEQ_IDX:
+        parameter = inspect.signature(forward).parameters.get("seq_idx")
+        _SEQ_IDX[function] = parameter is not None and parameter.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        )
+    return _SEQ_IDX[function]
 
 
 def _with_seq_idx(module: nn.Module, kwargs: dict[str, Any], seq_idx: Tensor | None) -> Any:
