@@ -590,7 +590,7 @@ def test_tf1_and_state_converters_refuse_bad_input() -> None:
 
 
 def test_interop_names_are_documented_with_examples() -> None:
-    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api" / "interop.md").read_text()
     for name in interop.__all__:
         obj = getattr(interop, name)
         doc = inspect.getdoc(obj) or ""
