@@ -221,17 +221,17 @@ def run_packed(
     ``DataParallel``), ``rnn.batch_first`` is honoured, and sequences of **length 0** are
     allowed: only the rows with a positive length are packed and run, the others get zero
     outputs and keep their initial state (zeros by default) as their final state. When every
-    length is 0 the module is not called (nor are its hooks): the shapes come from the options
-    of an RNN/GRU/LSTM, or from a run of another module on the ``meta`` device, which draws no
-    random numbers and updates no statistics.
+    length is 0 the module is not called, nor are its hooks (a hooked :mod:`birnn_utils.nn`
+    module is, see below): the shapes come from the options of an RNN/GRU/LSTM, or from a run
+    of another module on the ``meta`` device, which draws no random numbers and updates no
+    statistics.
 
     The module is called as ``rnn(packed, hx)``, the ``nn.RNN`` convention, whatever it is,
     except for a ``torch.nn`` or :mod:`birnn_utils.nn` RNN/GRU/LSTM with its own ``forward`` and
     no forward hooks: its native kernel runs on its weights directly (the same computation),
     through the custom op ``birnn_utils::packed_rnn`` under ``torch.compile``/``torch.export``.
-    A :mod:`birnn_utils.nn` module with hooks is called as ``rnn(input, hx, lengths=lengths)``
-    (every length 0 included), so that its hooks run (they see the padded input), with the same
-    result.
+    A :mod:`birnn_utils.nn` module with hooks is called as ``rnn(input, hx, lengths=lengths)``,
+    so that its hooks run (they see the padded input), with the same result.
     So ``run_packed`` compiles with ``fullgraph=True`` and ``dynamic=True`` for a
     :mod:`birnn_utils.nn` module; ``torch.compile`` refuses ``torch.nn``'s RNN modules
     themselves, even their attributes, so wrap one first with ``from_module`` (the same
