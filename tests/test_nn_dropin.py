@@ -596,3 +596,59 @@ def test_conversions_as_any_module() -> None:
     replica = copy.deepcopy(ours)
     assert list(replica.state_dict()) == list(native.state_dict())
     assert all(a is not b for a, b in zip(replica.parameters(), ours.parameters()))
+
+
+# --- compiled -----------------------------------------------------------------------------------
+
+
+def compiled_equals_eager(fn: Callable[..., Any], *args: Any) -> None:
+    """``fn`` under compile(fullgraph=True, backend="aot_eager"): eager's values and grads."""
+    torch.compiler.reset()
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+    results = []
+    for run in (compiled, fn):
+        leaves = [a.detach().clone().requires_grad_() for a in args]
+        values = [t for part in run(*leaves) for t in state_parts(part)]
+        results.append([*values, *torch.autograd.grad(weighted_sum(values), leaves)])
+    assert_close(results[0], results[1])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_unbatched_input_compiles(kind: str, with_hx: bool) -> None:
+    native, ours = pair(kind, batch_first=True)
+    x = inputs(ours)[0]
+    one = [p[:, 0] for p in state_parts(initial_state(native, 3))]
+
+    def run(x: Tensor, *hx: Tensor) -> Any:
+        state = None if not hx else hx[0] if len(hx) == 1 else (hx[0], hx[1])
+        return ours(x, state)
+
+    compiled_equals_eager(run, x, *(one if with_hx else []))
+    assert_close(ours(x), native(x))
+
+
+@pytest.mark.parametrize("lengths", [None, torch.tensor(LENGTHS)], ids=["padded", "lengths"])
+def test_a_parametrized_module_compiles(lengths: Tensor | None) -> None:
+    native, ours = pair("lstm")
+    with_mask(ours)
+    parametrizations.weight_norm(ours, "weight_ih_l0")
+    x = inputs(ours)
+    g = ours.parametrizations.weight_ih_l0.original0
+
+    def run(x: Tensor, g: Tensor) -> Any:
+        name = "parametrizations.weight_ih_l0.original0"
+        return functional_call(ours, {name: g}, (x,), {"lengths": lengths})
+
+    compiled_equals_eager(run, x, 1.5 * g)
+
+
+def test_functional_call_compiles() -> None:
+    native, ours = pair("gru")
+    x = inputs(ours)
+    weight = random_weights(native)["weight_hh_l1"]
+    compiled_equals_eager(lambda x, w: functional_call(ours, {"weight_hh_l1": w}, (x,)), x, weight)
+    assert_close(
+        functional_call(ours, {"weight_hh_l1": weight}, (x,)),
+        functional_call(native, {"weight_hh_l1": weight}, (x,)),
+    )
