@@ -652,3 +652,70 @@ def test_functional_call_compiles() -> None:
         functional_call(ours, {"weight_hh_l1": weight}, (x,)),
         functional_call(native, {"weight_hh_l1": weight}, (x,)),
     )
+
+
+# --- the AWD-LSTM recipe: weight drop as a parametrization --------------------------------------
+
+
+class WeightDrop(nn.Module):
+    """DropConnect: a new dropout mask on the weight at each training call."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return nn.functional.dropout(weight, self.p, self.training)
+
+
+def weight_dropped_lstm() -> tuple[bnn.LSTM, nn.Linear, Tensor]:
+    torch.manual_seed(0)
+    lstm = bnn.LSTM(3, 4, batch_first=True)
+    parametrize.register_parametrization(lstm, "weight_hh_l0", WeightDrop(0.5))
+    return lstm, nn.Linear(4, 1), lstm.parametrizations.weight_hh_l0.original
+
+
+@pytest.mark.parametrize("lengths", [None, [4, 1, 3]], ids=["padded", "lengths"])
+def test_weight_drop_runs_the_mask_just_drawn(lengths: list[int] | None) -> None:
+    lstm, _, raw = weight_dropped_lstm()
+    x = torch.randn(3, 4, 3)
+    native = nn.LSTM(3, 4, batch_first=True)
+    with parametrize.cached():
+        weight = lstm.weight_hh_l0
+        output = call(lstm, x, lengths, None)[0]
+        with torch.no_grad():
+            for name in native._flat_weights_names:
+                native.get_parameter(name).copy_(getattr(lstm, name))
+    assert_close(output, call(native, x, lengths, None)[0])
+    (grad,) = torch.autograd.grad(weighted_sum([output]), [raw])
+    assert bool(grad[weight == 0].eq(0).all())
+    assert bool(grad[weight != 0].ne(0).any())
+    lstm.eval()
+    assert torch.equal(lstm.weight_hh_l0, raw)
+
+
+# Inductor's CPU code path calls torch.jit.script_method, which warns in torch 2.13.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_weight_drop_trains_under_inductor_with_lengths() -> None:
+    lstm, head, raw = weight_dropped_lstm()
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.05)
+    x, y, lengths = torch.randn(3, 4, 3), torch.randn(3, 1), torch.tensor([4, 1, 3])
+
+    def step(x: Tensor, lengths: Tensor, y: Tensor) -> Tensor:
+        _, (h_n, _) = lstm(x, lengths=lengths)
+        return nn.functional.mse_loss(head(h_n[-1]), y)
+
+    torch.compiler.reset()
+    compiled = torch.compile(step, fullgraph=True)
+    losses, grads = [], []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = compiled(x, lengths, y)
+        loss.backward()
+        assert raw.grad is not None
+        grads.append(raw.grad.clone())
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 2
+    # A new mask each step: some entries of the raw weight get no gradient, others differ.
+    assert not torch.equal(grads[0].eq(0), grads[1].eq(0))
