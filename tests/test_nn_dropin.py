@@ -15,7 +15,7 @@ import copy
 import re
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -56,8 +56,10 @@ def flat(result: Any) -> list[Tensor]:
 def call(
     module: nn.Module, x: Tensor, lengths: list[int] | None, params: dict[str, Tensor] | None
 ) -> list[Tensor]:
-    """``module``'s outputs (with ``params`` if given); with ``lengths``, a ``torch.nn`` module
-    is run on the packed batch and its output padded back."""
+    """``module``'s outputs and states, with ``params`` if given.
+
+    With ``lengths``, a ``torch.nn`` module runs on the packed batch, its output padded back.
+    """
 
     def run(*args: Any, **kwargs: Any) -> Any:
         if params is None:
@@ -85,7 +87,10 @@ def values_and_grads(module: nn.Module, x: Tensor, lengths: list[int] | None) ->
     grads = torch.autograd.grad(weighted_sum(values), [p for _, p in named], allow_unused=True)
     return {
         "values": values,
-        **{n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named, grads)},
+        **{
+            n: torch.zeros_like(p) if g is None else g
+            for (n, p), g in zip(named, grads, strict=True)
+        },
     }
 
 
@@ -135,7 +140,7 @@ def test_func_grad_equals_torchs(kind: str) -> None:
 
 
 def test_func_grad_with_lengths_is_refused_as_packing_is() -> None:
-    """torch's packed kernels (and pack_padded_sequence) refuse torch.func's tensors."""
+    """Packing and torch's packed kernels refuse torch.func's tensors: for torch.nn's too."""
     native, ours = pair("gru")
     x = inputs(ours)
     weights = random_weights(native)
@@ -146,7 +151,7 @@ def test_func_grad_with_lengths_is_refused_as_packing_is() -> None:
 
 @BOTH_WAYS
 def test_vmap_over_weight_sets_is_refused_as_by_torch(lengths: list[int] | None) -> None:
-    """torch has no batching rule for its RNN kernels: both refuse, never one result for all."""
+    """No batching rule for torch's RNN kernels: both refuse, never one result for all."""
     native, ours = pair("lstm")
     x = inputs(ours)
     sets = {n: torch.stack([w, 2 * w]) for n, w in random_weights(native).items()}
@@ -181,7 +186,7 @@ class Mask(nn.Module):
     def __init__(self, shape: torch.Size) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(5)
-        self.register_buffer("mask", (torch.rand(shape, generator=gen) > 0.3).to(DTYPE))
+        self.mask = nn.Buffer((torch.rand(shape, generator=gen) > 0.3).to(DTYPE))
 
     def forward(self, weight: Tensor) -> Tensor:
         return weight * self.mask
@@ -246,10 +251,10 @@ def test_weight_norm_g_and_v_get_gradients() -> None:
 
 def pruned(amount: float) -> Callable[[nn.Module], None]:
     def apply(module: nn.Module) -> None:
-        prune.l1_unstructured(module, "weight_hh_l0", amount=amount)
+        prune.l1_unstructured(module, "weight_hh_l0", amount=amount)  # type: ignore[no-untyped-call]
         torch.manual_seed(2)
-        prune.random_unstructured(module, "weight_ih_l1", amount=amount)
-        prune.ln_structured(module, "weight_ih_l0_reverse", amount=amount, n=2, dim=0)
+        prune.random_unstructured(module, "weight_ih_l1", amount=amount)  # type: ignore[no-untyped-call]
+        prune.ln_structured(module, "weight_ih_l0_reverse", amount=amount, n=2, dim=0)  # type: ignore[no-untyped-call]
 
     return apply
 
@@ -265,7 +270,7 @@ def test_prune_then_remove_acts_as_on_torch(kind: str, lengths: list[int] | None
     assert bool(ours.weight_hh_l0.eq(0).any())
     for module in (native, ours):
         for name in ("weight_hh_l0", "weight_ih_l1", "weight_ih_l0_reverse"):
-            prune.remove(module, name)
+            prune.remove(module, name)  # type: ignore[no-untyped-call]
     assert_same(native, ours, x, lengths)
     assert list(ours.state_dict()) == list(native.state_dict())
 
@@ -339,14 +344,15 @@ def test_a_deleted_weight_stays_deleted_after_to() -> None:
 def test_the_old_weight_drop_replaces_a_parameter_by_a_tensor(lengths: list[int] | None) -> None:
     """Salesforce's AWD-LSTM WeightDrop: delete the Parameter, set a computed Tensor per call."""
     native, ours = pair("lstm")
-    mask = Mask(native.weight_hh_l0.shape).mask
-    for module in (native, ours):
+    mask = Mask(native.get_parameter("weight_hh_l0").shape).mask
+    modules: list[Any] = [ours, native]
+    for module in modules:
         raw = module.weight_hh_l0
         del module.weight_hh_l0
         module.register_parameter("weight_hh_l0_raw", nn.Parameter(raw.detach().clone()))
     x = inputs(ours)
     results = []
-    for module in (ours, native):
+    for module in modules:
         module.weight_hh_l0 = module.weight_hh_l0_raw * mask
         results.append(values_and_grads(module, x, lengths))
     assert_close(results[0], results[1])
@@ -399,9 +405,7 @@ def test_torchs_warning_for_dropout_on_one_layer_comes_once() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bnn.GRU(3, 4, dropout=0.5)
-    assert [str(w.message)[:44] for w in caught] == [
-        "dropout option adds dropout after all but la"
-    ]
+    assert [str(w.message)[:44] for w in caught] == ["dropout option adds dropout after all but la"]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -418,7 +422,9 @@ def test_bidirectional_builds_the_backward_copy_by_reset_parameters() -> None:
     gru = bnn.GRU(3, 4, dtype=DTYPE)
     bidirectional = Bidirectional(gru)
     backward = bidirectional.backward_module
-    assert not torch.equal(backward.weight_hh_l0, gru.weight_hh_l0)
+    assert not torch.equal(
+        backward.get_parameter("weight_hh_l0"), gru.get_parameter("weight_hh_l0")
+    )
     assert bidirectional(inputs(gru), lengths=LENGTHS)[0].shape == (5, 3, 8)
 
 
@@ -446,9 +452,9 @@ def test_the_check_methods_behave_as_torchs(kind: str) -> None:
             input, sizes
         )
         if kind.startswith("lstm"):
-            assert ours.get_expected_cell_size(input, sizes) == native.get_expected_cell_size(
-                input, sizes
-            )
+            assert ours.get_expected_cell_size(input, sizes) == cast(
+                nn.LSTM, native
+            ).get_expected_cell_size(input, sizes)
     good = initial_state(native, 3)
     wrong = tuple(s[:, :2] for s in state_parts(good))
     bad_calls: list[tuple[str, tuple[Any, ...]]] = [
@@ -496,8 +502,8 @@ def test_a_pruned_encoder_module() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4, bidirectional=True, dtype=DTYPE)
     encoder = BiRNNEncoder(copy.deepcopy(lstm))
-    prune.l1_unstructured(encoder.rnn, "weight_hh_l0", amount=0.5)
-    prune.l1_unstructured(lstm, "weight_hh_l0", amount=0.5)
+    prune.l1_unstructured(encoder.rnn, "weight_hh_l0", amount=0.5)  # type: ignore[no-untyped-call]
+    prune.l1_unstructured(lstm, "weight_hh_l0", amount=0.5)  # type: ignore[no-untyped-call]
     x = inputs(encoder.rnn)
     got = encoder(x, lengths=LENGTHS).outputs
     expected = call(lstm, x, LENGTHS, None)[0]
@@ -565,7 +571,7 @@ class Tagger(nn.Module):
 
 def test_fx_symbolic_trace_of_a_model_holding_one() -> None:
     native = make_rnn("lstm", bidirectional=True)
-    ours = bnn.LSTM.from_module(native)
+    ours = bnn.LSTM.from_module(native)  # type: ignore[arg-type]
     reference = Tagger(native)
     model = Tagger(ours)
     model.head = reference.head
@@ -579,7 +585,7 @@ def test_quantize_dynamic_leaves_ours_in_float() -> None:
     """What docs/portability.md says: quantize_dynamic swaps torch.nn's classes only."""
     model = nn.Sequential(bnn.LSTM(3, 4))
     with pytest.warns(DeprecationWarning, match="torch.ao.quantization is deprecated"):
-        quantized = torch.ao.quantization.quantize_dynamic(
+        quantized = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {nn.LSTM, bnn.LSTM}, dtype=torch.qint8
         )
     assert type(quantized[0]) is bnn.LSTM
@@ -595,7 +601,7 @@ def test_conversions_as_any_module() -> None:
     assert_same(native, ours, inputs(ours), None)
     replica = copy.deepcopy(ours)
     assert list(replica.state_dict()) == list(native.state_dict())
-    assert all(a is not b for a, b in zip(replica.parameters(), ours.parameters()))
+    assert all(a is not b for a, b in zip(replica.parameters(), ours.parameters(), strict=True))
 
 
 # --- compiled -----------------------------------------------------------------------------------
@@ -630,7 +636,7 @@ def test_unbatched_input_compiles(kind: str, with_hx: bool) -> None:
 
 @pytest.mark.parametrize("lengths", [None, torch.tensor(LENGTHS)], ids=["padded", "lengths"])
 def test_a_parametrized_module_compiles(lengths: Tensor | None) -> None:
-    native, ours = pair("lstm")
+    ours = pair("lstm")[1]
     with_mask(ours)
     parametrizations.weight_norm(ours, "weight_ih_l0")
     x = inputs(ours)
@@ -672,7 +678,7 @@ def weight_dropped_lstm() -> tuple[bnn.LSTM, nn.Linear, Tensor]:
     torch.manual_seed(0)
     lstm = bnn.LSTM(3, 4, batch_first=True)
     parametrize.register_parametrization(lstm, "weight_hh_l0", WeightDrop(0.5))
-    return lstm, nn.Linear(4, 1), lstm.parametrizations.weight_hh_l0.original
+    return lstm, nn.Linear(4, 1), lstm.get_parameter("parametrizations.weight_hh_l0.original")
 
 
 @pytest.mark.parametrize("lengths", [None, [4, 1, 3]], ids=["padded", "lengths"])
@@ -691,7 +697,7 @@ def test_weight_drop_runs_the_mask_just_drawn(lengths: list[int] | None) -> None
     assert bool(grad[weight == 0].eq(0).all())
     assert bool(grad[weight != 0].ne(0).any())
     lstm.eval()
-    assert torch.equal(lstm.weight_hh_l0, raw)
+    assert torch.equal(cast(Tensor, lstm.weight_hh_l0), raw)
 
 
 # Inductor's CPU code path calls torch.jit.script_method, which warns in torch 2.13.
@@ -711,7 +717,7 @@ def test_weight_drop_trains_under_inductor_with_lengths() -> None:
     for _ in range(20):
         optimizer.zero_grad()
         loss = compiled(x, lengths, y)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         assert raw.grad is not None
         grads.append(raw.grad.clone())
         optimizer.step()

@@ -97,7 +97,7 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         for name in _OPTIONS:
             setattr(self, name, getattr(native, name))
         if isinstance(native, nn.RNN):
-            setattr(self, "nonlinearity", native.nonlinearity)
+            self.nonlinearity: str = native.nonlinearity
         self._flat_weights_names = list(native._flat_weights_names)
         self._all_weights = [list(names) for names in native._all_weights]
 
@@ -181,9 +181,9 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         nn.RNNBase.flatten_parameters(view)  # type: ignore[arg-type]
 
     def _apply(self, fn: Any, recurse: bool = True) -> Self:
-        result = super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         self.flatten_parameters()
-        return result
+        return self
 
     def extra_repr(self) -> str:
         return nn.RNNBase.extra_repr(self)  # type: ignore[arg-type]
@@ -246,9 +246,7 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         if hx.size() != expected_hidden_size:
             raise RuntimeError(msg.format(expected_hidden_size, list(hx.size())))
 
-    def check_forward_args(
-        self, input: Tensor, hidden: Hidden, batch_sizes: Tensor | None
-    ) -> None:
+    def check_forward_args(self, input: Tensor, hidden: Hidden, batch_sizes: Tensor | None) -> None:
         """Raise unless ``input`` and ``hidden`` fit the module, as torch's method.
 
         Args:
