@@ -725,3 +725,24 @@ def test_weight_drop_trains_under_inductor_with_lengths() -> None:
     assert losses[-1] < losses[0] / 2
     # A new mask each step: some entries of the raw weight get no gradient, others differ.
     assert not torch.equal(grads[0].eq(0), grads[1].eq(0))
+
+
+def test_on_each_device_as_torch(device: torch.device) -> None:
+    """On CUDA the weights share one cuDNN buffer, and changed ones are packed again.
+
+    As torch.nn does; cuDNN's warning about weights apart would be an error here.
+    """
+    native, ours = pair("lstm")
+    for module in (native, ours):
+        module.to(device)
+    storages = {p.untyped_storage().data_ptr() for p in ours.parameters()}
+    assert len(storages) == (1 if device.type == "cuda" else len(list(ours.parameters())))
+    x = inputs(ours).to(device)
+    weights = {n: w.to(device) for n, w in random_weights(native).items()}
+    for lengths in (None, LENGTHS):
+        assert_close(call(ours, x, lengths, weights), call(native, x, lengths, weights))
+    for module in (native, ours):
+        with_mask(module.to("cpu"))
+        module.to(device)
+    for lengths in (None, LENGTHS):
+        assert_same(native, ours, x, lengths)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ._lengths import LengthsLike, as_lengths
-from ._ops import packed_rnn, rnn_options, run_kernel
+from ._ops import check_state, packed_rnn, rnn_options, run_kernel, run_rnn
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -337,7 +337,37 @@ class _RNNBase(nn.Module, Generic[NativeT]):
             max_length=input.shape[1 - batch_dim],
             where=where,
         )
-        return packed_rnn(self, input, checked, hx, where)
+        if torch.compiler.is_compiling():
+            return packed_rnn(self, input, checked, hx, where)
+        return self._run_lengths(input, checked, hx, where)
+
+    def _run_lengths(
+        self, input: Tensor, lengths: Tensor, hx: Hidden | None, where: str
+    ) -> tuple[Tensor, Hidden]:
+        """Eager: what ``packed_rnn``'s op computes, with the weights packed for cuDNN first."""
+        if input.shape[2] != self.input_size:
+            raise ValueError(
+                f"{where}: `input` must have the module's input_size ({self.input_size}) "
+                f"features on its last dim, got {input.shape[2]}"
+            )
+        batch = input.shape[0 if self.batch_first else 1]
+        if hx is None:
+            hx = self._zeros(input, batch)
+        else:
+            check_state(self, hx, batch, where)
+        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+        # The one copy of the lengths: packing reads them on the CPU (cuDNN's packed path too).
+        output, h_n, c_n = run_rnn(
+            input,
+            lengths.to("cpu", torch.int64),
+            h0,
+            c0,
+            self._weights(),
+            rnn_options(self),
+            self.dropout,
+            self.training,
+        )
+        return output, h_n if c_n is None else (h_n, c_n)
 
     def _weights(self) -> list[Tensor]:
         """The weights as they are now; on CUDA in one cuDNN buffer, as torch.nn's forward."""
@@ -360,8 +390,10 @@ class _RNNBase(nn.Module, Generic[NativeT]):
     ) -> tuple[PackedSequence, Hidden]:
         data, batch_sizes, sorted_indices, unsorted_indices = input
         # batch_sizes live on the CPU: reading one is no device sync.
-        hx = self._zeros(data, int(batch_sizes[0])) if hx is None else hx
-        hx = self.permute_hidden(hx, sorted_indices)
+        if hx is None:
+            hx = self._zeros(data, int(batch_sizes[0]))
+        else:
+            hx = self.permute_hidden(hx, sorted_indices)
         self.check_forward_args(data, hx, batch_sizes)
         output, hidden = run_kernel(
             data, batch_sizes, hx, self._weights(), rnn_options(self), self.dropout, self.training
