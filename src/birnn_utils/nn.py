@@ -20,11 +20,12 @@ from torch.nn.utils.rnn import PackedSequence
 
 from ._lengths import LengthsLike, as_lengths
 from ._ops import packed_rnn
+from ._recurrent import Recurrent, StackedRecurrent
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["GRU", "LSTM", "RNN"]
+__all__ = ["GRU", "LSTM", "RNN", "Recurrent", "StackedRecurrent"]
 
 NativeT = TypeVar("NativeT", bound=nn.RNNBase)
 Hidden = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 (a runtime alias on 3.10)
