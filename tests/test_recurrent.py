@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ LENGTHS = [5, 0, 3, 5, 1]  # unsorted, with an empty row and full rows
 
 
 def packed_reference(rnn: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) -> Any:
-    """pack -> native module -> pad; rows of length 0 keep their ``hx`` and zero outputs."""
+    """Pack, run the native module, pad; rows of length 0 keep their ``hx`` and zero outputs."""
     batch_first = rnn.batch_first
     steps, batch = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
     keep = [b for b, n in enumerate(lengths) if n > 0]
@@ -53,7 +53,7 @@ def cell_of(rnn: nn.RNNBase, layer: int = 0, suffix: str = "") -> nn.Module:
     if cls is nn.RNNCell:
         kwargs["nonlinearity"] = rnn.nonlinearity
     width = rnn.input_size if layer == 0 else rnn.hidden_size * (1 + rnn.bidirectional)
-    cell = cls(width, rnn.hidden_size, **kwargs)
+    cell: nn.Module = cls(width, rnn.hidden_size, **kwargs)
     with torch.no_grad():
         for name, param in cell.named_parameters():
             param.copy_(getattr(rnn, f"{name}_l{layer}{suffix}"))
@@ -110,7 +110,7 @@ def test_recurrent_hx_none_is_zeros_and_length_zero_keeps_hx() -> None:
     x = torch.randn(4, 2, 3, dtype=DTYPE)
     zeros = (torch.zeros(1, 2, 4, dtype=DTYPE), torch.zeros(1, 2, 4, dtype=DTYPE))
     out, (h, c) = Recurrent(cell)(x, lengths=[4, 0])
-    ref_out, (ref_h, ref_c) = Recurrent(cell)(x, zeros, lengths=[4, 0])
+    ref_out, _ = Recurrent(cell)(x, zeros, lengths=[4, 0])
     torch.testing.assert_close(out, ref_out)
     assert torch.equal(h[0, 1], torch.zeros(4, dtype=DTYPE))
     assert torch.equal(out[:, 1], torch.zeros(4, 4, dtype=DTYPE))
@@ -277,7 +277,7 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match=r"the state of GRUCell\(hidden_size=4\) must be 1"):
         runner(x, torch.zeros(1, 2, 5))
     with pytest.raises(ValueError, match=r"Recurrent: `padding_side` must be 'left' or 'right'"):
-        runner(x, padding_side="top")  # type: ignore[arg-type]
+        runner(x, padding_side="top")
     with pytest.raises(TypeError, match=r"Recurrent: `batch_first` must be a bool"):
         Recurrent(nn.GRUCell(3, 4), batch_first=1)  # type: ignore[arg-type]
 
@@ -326,16 +326,18 @@ def test_stacked_from_module_matches_native(
         weight = torch.randn(out.shape, generator=gen, dtype=DTYPE)
         tensors = [x, *state_parts(hx), *rnn.parameters()]
         got = torch.autograd.grad((out * weight).sum() + sum(h.sum() for h in mine), tensors)
-        want = torch.autograd.grad(
-            (ref_out * weight).sum() + sum(h.sum() for h in theirs), tensors
-        )
+        want = torch.autograd.grad((ref_out * weight).sum() + sum(h.sum() for h in theirs), tensors)
         torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_from_birnn_utils_module_shares_parameters(kind: str) -> None:
     native = make_rnn(kind, num_layers=2, bidirectional=True)
-    ours = (birnn_utils.nn.GRU if kind == "gru" else birnn_utils.nn.LSTM).from_module(native)
+    ours: nn.Module = (
+        birnn_utils.nn.GRU.from_module(cast(nn.GRU, native))
+        if kind == "gru"
+        else birnn_utils.nn.LSTM.from_module(cast(nn.LSTM, native))
+    )
     stack = StackedRecurrent.from_module(ours)
     assert {id(p) for p in stack.parameters()} == {id(p) for p in native.parameters()}
     assert stack.cells[3].weight_ih is native.weight_ih_l1_reverse

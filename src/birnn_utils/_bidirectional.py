@@ -132,6 +132,18 @@ def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     return module(x, h, **kwargs)
 
 
+def _takes_lengths(module: nn.Module) -> bool:
+    """Whether ``module``'s forward has a ``lengths`` parameter that a keyword can fill."""
+    try:
+        parameter = inspect.signature(module.forward).parameters.get("lengths")
+    except (TypeError, ValueError):  # no signature to read (a builtin): it takes no `lengths`
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+
+
 def _stack_states(hx: Directions | None) -> Any:
     """The two directions' states as one state of ``2B`` rows (batch on dim 1), or None."""
     if hx is None or hx.forward is None:
@@ -188,10 +200,15 @@ class Bidirectional(nn.Module):
     whole-tensor ``flip`` puts the padding first instead). Outputs at padding are zeros. When
     both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or their :mod:`birnn_utils.nn`
     counterparts), the input is packed internally, so the final states are taken at each
-    sequence's last valid step and sequences of length 0 keep their initial state; other modules
-    run over the padding after each sequence, and their final states are those after step
-    ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles (``torch.compile(fullgraph=True,
-    dynamic=True)``): each direction is one call of the op ``birnn_utils::packed_rnn``.
+    sequence's last valid step and sequences of length 0 keep their initial state. A module
+    whose ``forward`` takes a ``lengths`` keyword (:class:`~birnn_utils.nn.Recurrent`,
+    :class:`~birnn_utils.nn.StackedRecurrent`, user modules) gets the lengths, each direction
+    its right-padded input with ``lengths=``, and its final states are its own. Any other
+    module of the ``nn.RNN`` convention would run over the padding after each sequence and
+    end at step ``T - 1``: with some length below ``T`` that is a ``ValueError``, unless
+    ``states_after_padding=True`` asks for those states. With :mod:`birnn_utils.nn` modules
+    this compiles (``torch.compile(fullgraph=True, dynamic=True)``): each direction is one call
+    of the op ``birnn_utils::packed_rnn``.
     ``torch.compile`` refuses ``torch.nn``'s RNN modules, which this wrapper keeps as given.
 
     ``Bidirectional(m, backward=m)`` ties the weights: one module for both directions, its
@@ -214,6 +231,9 @@ class Bidirectional(nn.Module):
             ``None`` takes the modules' ``batch_first`` attribute.
         batch_directions: run a tied module once on both directions (``True``) or twice
             (``False``, for modules whose rows interact, such as BatchNorm in training).
+        states_after_padding: with ``lengths``, accept the final states of ``nn.RNN``-style
+            modules that take no ``lengths`` keyword, taken after step ``T - 1`` (after the
+            padding), instead of raising; their outputs at valid steps are exact either way.
 
     Attributes:
         forward_module: the module for the forward direction (``forward``).
@@ -222,6 +242,7 @@ class Bidirectional(nn.Module):
         merge: the merge mode.
         batch_first: the layout, resolved from the modules when it was given as ``None``.
         batch_directions: as given.
+        states_after_padding: as given.
 
     Raises:
         TypeError: if a module is not an ``nn.Module``.
@@ -259,6 +280,7 @@ class Bidirectional(nn.Module):
         merge: MergeMode | None = "concat",
         batch_first: bool | None = None,
         batch_directions: bool = True,
+        states_after_padding: bool = False,
     ) -> None:
         super().__init__()
         _check_module(forward, "forward")
@@ -276,6 +298,12 @@ class Bidirectional(nn.Module):
         self.backward_module = backward
         self.merge = merge
         self.batch_directions = batch_directions
+        if not isinstance(states_after_padding, bool):
+            raise TypeError(
+                "Bidirectional: `states_after_padding` must be a bool, got "
+                f"{type(states_after_padding).__name__}"
+            )
+        self.states_after_padding = states_after_padding
 
     def forward(
         self,
@@ -426,6 +454,7 @@ class Bidirectional(nn.Module):
             kwargs,
             valid if batch_first else valid.t(),
             lens if left else None,
+            lens,
         )
 
     def _tied_batch(self, hx: Directions | None) -> bool:
@@ -453,12 +482,14 @@ class Bidirectional(nn.Module):
         kwargs: dict[str, Any],
         valid: Tensor | None = None,
         left_lengths: Tensor | None = None,
+        lengths: Tensor | None = None,
     ) -> Any:
         """Both directions on checked input, ``reverse`` reversing each sequence in its place.
 
         ``valid`` (padded input with lengths) marks the valid steps, ``B x T`` (``T x B``).
         ``left_lengths``: the caller's input was left-padded and moved to the right; the
-        masked outputs are moved back.
+        masked outputs are moved back. ``lengths``: the right-padded input's lengths, passed as
+        ``lengths=`` to the modules that take it.
         """
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         reversed_input = reverse(input)
@@ -469,6 +500,8 @@ class Bidirectional(nn.Module):
             size = input.shape[dim]
             if cu_seqlens is not None:
                 kwargs = {**kwargs, "cu_seqlens": torch.cat([cu_seqlens, cu_seqlens[1:] + size])}
+            if lengths is not None and _takes_lengths(self.forward_module):
+                kwargs = {**kwargs, "lengths": torch.cat([lengths, lengths])}
             h = _stack_states(hx)
             both = torch.cat([input, reversed_input], dim)
             output, state, is_rnn = _outcome(_call(self.forward_module, both, h, kwargs), "forward")
@@ -478,10 +511,17 @@ class Bidirectional(nn.Module):
             if cu_seqlens is not None:
                 kwargs = {**kwargs, "cu_seqlens": cu_seqlens}
             forward_output, forward_state, is_rnn = _outcome(
-                _call(self.forward_module, input, h_forward, kwargs), "forward"
+                _call(self.forward_module, input, h_forward, self._with(kwargs, "f", lengths)),
+                "forward",
             )
             backward_output, backward_state, backward_is_rnn = _outcome(
-                _call(self.backward_module, reversed_input, h_backward, kwargs), "backward"
+                _call(
+                    self.backward_module,
+                    reversed_input,
+                    h_backward,
+                    self._with(kwargs, "b", lengths),
+                ),
+                "backward",
             )
             if backward_is_rnn != is_rnn:
                 raise TypeError(
@@ -493,6 +533,8 @@ class Bidirectional(nn.Module):
                 "Bidirectional: `hx` must be None for a stateless mixer (the modules return a "
                 "Tensor, not an (output, state) pair)"
             )
+        if is_rnn and lengths is not None:
+            self._check_final_states(lengths, valid)
         output = self._merge(forward_output, reverse(backward_output))
         if valid is not None:
             # Steps past each end hold what the modules made of the padding: zeroed, as
@@ -507,6 +549,30 @@ class Bidirectional(nn.Module):
         if left_lengths is not None:
             output = _move_output_padding(output, left_lengths, self.batch_first, "Bidirectional")
         return (output, Directions(forward_state, backward_state)) if is_rnn else output
+
+    def _with(self, kwargs: dict[str, Any], which: str, lengths: Tensor | None) -> dict[str, Any]:
+        """``kwargs``, with ``lengths=`` for a module that takes it."""
+        module = self.forward_module if which == "f" else self.backward_module
+        if lengths is None or not _takes_lengths(module):
+            return kwargs
+        return {**kwargs, "lengths": lengths}
+
+    def _check_final_states(self, lengths: Tensor, valid: Tensor | None) -> None:
+        """Raise if an ``nn.RNN``-style module without ``lengths`` ran over some padding."""
+        modules = (self.forward_module, self.backward_module)
+        if self.states_after_padding or all(_takes_lengths(m) for m in modules):
+            return
+        assert valid is not None
+        steps = valid.shape[1 if self.batch_first else 0]
+        if bool((lengths < steps).any()):
+            module = next(m for m in modules if not _takes_lengths(m))
+            raise ValueError(
+                f"Bidirectional: {type(module).__name__} takes no `lengths` keyword, so with "
+                f"lengths below T (={steps}) its final states would be those after the padding, "
+                "not at each sequence's last valid step: run the cell with "
+                "birnn_utils.nn.Recurrent, give the module's forward a `lengths` keyword "
+                "argument, or pass states_after_padding=True to Bidirectional to accept them"
+            )
 
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:
         """Native recurrent modules on padded input, packed so that the final states are exact.

@@ -11,7 +11,7 @@ the input projections of all steps are one matrix product, as in torch's own RNN
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union, cast
 
 import numpy as np
 import torch
@@ -119,8 +119,8 @@ def _stepper(cell: nn.Module, is_tuple: bool) -> tuple[Callable[[Tensor], Tensor
     """
     if type(cell) not in _TORCH_CELLS or cell._forward_hooks or cell._forward_pre_hooks:
         return (lambda x: x), _generic_step(cell, is_tuple)
-    w_ih, w_hh = cell.weight_ih, cell.weight_hh
-    b_ih, b_hh = cell.bias_ih, cell.bias_hh
+    w_ih, w_hh = cast(Tensor, cell.weight_ih), cast(Tensor, cell.weight_hh)
+    b_ih, b_hh = cast("Tensor | None", cell.bias_ih), cast("Tensor | None", cell.bias_hh)
     if isinstance(cell, nn.GRUCell):
         size = cell.hidden_size
 
@@ -150,7 +150,7 @@ def _stepper(cell: nn.Module, is_tuple: bool) -> tuple[Callable[[Tensor], Tensor
             return o * torch.tanh(c), c
 
         return prepare, lstm
-    act = torch.tanh if cell.nonlinearity == "tanh" else torch.relu
+    act = torch.tanh if cast(nn.RNNCell, cell).nonlinearity == "tanh" else torch.relu
 
     def rnn(xw: Tensor, state: State) -> State:
         return (act(torch.addmm(xw, state[0], w_hh_t)),)
@@ -348,7 +348,7 @@ def _states_from_hx(
 
 
 def _check_torch_cell_state(cells: Sequence[nn.Module], states: list[State], where: str) -> None:
-    """torch's cells, whose update runs here without their own checks: the state's size."""
+    """Check the state sizes of torch's cells, whose update runs here without their checks."""
     for cell, state in zip(cells, states, strict=True):
         if isinstance(cell, _TORCH_CELLS):
             count = 2 if isinstance(cell, nn.LSTMCell) else 1
@@ -684,28 +684,32 @@ class StackedRecurrent(_Runner):
                 f"{where}: an LSTM with proj_size (={rnn.proj_size}) has no nn.LSTMCell "
                 "counterpart: build it with proj_size=0"
             )
+        native: Any = rnn
         cell_type, options = _MODES[mode]
-        hidden, bias = rnn.hidden_size, rnn.bias
+        hidden, bias = native.hidden_size, native.bias
 
         def make_cell(size: int) -> nn.Module:
             # On the meta device: no memory and no initialisation for weights replaced below.
-            return cell_type(size, hidden, bias=bias, device="meta", **options)  # type: ignore[operator]
+            cell: nn.Module = cell_type(size, hidden, bias=bias, device="meta", **options)
+            return cell
 
         stack = cls(
             make_cell,
-            rnn.input_size,
-            rnn.num_layers,
-            bidirectional=rnn.bidirectional,
-            dropout=rnn.dropout,
-            batch_first=rnn.batch_first,
+            native.input_size,
+            native.num_layers,
+            bidirectional=native.bidirectional,
+            dropout=native.dropout,
+            batch_first=native.batch_first,
         )
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if bias else ("weight_ih", "weight_hh")
+        names = (
+            ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if bias else ("weight_ih", "weight_hh")
+        )
         for index, cell in enumerate(stack.cells):
             layer, direction = divmod(index, stack.directions)
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
             for name in names:
-                setattr(cell, name, getattr(rnn, name + suffix))
-        stack.train(rnn.training)
+                setattr(cell, name, getattr(native, name + suffix))
+        stack.train(native.training)
         return stack
 
     def forward(
