@@ -121,7 +121,7 @@ def test_recurrent_hx_none_is_zeros_and_length_zero_keeps_hx() -> None:
 
 
 class PeepholeCell(nn.Module):
-    """A custom tuple-state cell, a torch cell inside plus a peephole: not hoisted."""
+    """A custom tuple-state cell: a torch cell inside, plus a peephole."""
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()

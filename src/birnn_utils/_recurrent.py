@@ -4,14 +4,15 @@ A cell maps one step's input and the state to the new state, ``cell(x_t, state) 
 new_state``; these modules run it over time. With ``lengths`` the batch shrinks as sequences
 end, as packing does: the rows are sorted by length once, on the host, and step ``t`` runs the
 ``batch_sizes[t]`` sequences still going, so a finished sequence's state is its final state and
-padding never enters the cell. For torch's own ``nn.RNNCell``/``nn.GRUCell``/``nn.LSTMCell``
-the input projections of all steps are one matrix product, as in torch's own RNN kernels.
+padding never enters the cell. Every cell is called as it is, torch's own included (hoisting
+their input projections out of the loop into one product bought nothing on the CPU, and its
+longer autograd graph made the backward pass slower).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union, cast
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 import torch
@@ -102,60 +103,14 @@ def _make_plan(
     )
 
 
-def _generic_step(cell: nn.Module, is_tuple: bool) -> Step:
+def _stepper(cell: nn.Module, is_tuple: bool) -> Step:
+    """The cell as a step on tuple states; a plain state goes to the cell as a Tensor."""
+
     def step(x: Tensor, state: State) -> State:
         new = cell(x, state if is_tuple else state[0])
         return tuple(new) if isinstance(new, (tuple, list)) else (new,)
 
     return step
-
-
-def _stepper(cell: nn.Module, is_tuple: bool) -> tuple[Callable[[Tensor], Tensor], Step]:
-    """``(prepare, step)``: ``prepare`` maps all steps' inputs at once, ``step`` runs one step.
-
-    torch's own cells (their exact classes, without hooks) get their input projection hoisted
-    out of the loop: ``prepare`` is ``x @ W_ih^T + b_ih`` for all steps in one product, and the
-    step is the cell's documented update on it. Any other cell is called as it is.
-    """
-    if type(cell) not in _TORCH_CELLS or cell._forward_hooks or cell._forward_pre_hooks:
-        return (lambda x: x), _generic_step(cell, is_tuple)
-    w_ih, w_hh = cast(Tensor, cell.weight_ih), cast(Tensor, cell.weight_hh)
-    b_ih, b_hh = cast("Tensor | None", cell.bias_ih), cast("Tensor | None", cell.bias_hh)
-    if isinstance(cell, nn.GRUCell):
-        size = cell.hidden_size
-
-        def gru(xw: Tensor, state: State) -> State:
-            (h,) = state
-            hw = F.linear(h, w_hh, b_hh)
-            r, z = torch.sigmoid(xw[:, : 2 * size] + hw[:, : 2 * size]).chunk(2, 1)
-            n = torch.tanh(torch.addcmul(xw[:, 2 * size :], r, hw[:, 2 * size :]))
-            return (torch.addcmul(n, z, h - n),)
-
-        return (lambda x: F.linear(x, w_ih, b_ih)), gru
-
-    def prepare(x: Tensor) -> Tensor:
-        # The recurrent bias is constant over time: added once, with the input's.
-        xw = F.linear(x, w_ih, b_ih)
-        return xw if b_hh is None else xw + b_hh
-
-    w_hh_t = w_hh.t()
-    if isinstance(cell, nn.LSTMCell):
-        size = cell.hidden_size
-
-        def lstm(xw: Tensor, state: State) -> State:
-            h, c = state
-            gates = torch.addmm(xw, h, w_hh_t)
-            i, f, _, o = torch.sigmoid(gates).chunk(4, 1)
-            c = torch.addcmul(f * c, i, torch.tanh(gates[:, 2 * size : 3 * size]))
-            return o * torch.tanh(c), c
-
-        return prepare, lstm
-    act = torch.tanh if cast(nn.RNNCell, cell).nonlinearity == "tanh" else torch.relu
-
-    def rnn(xw: Tensor, state: State) -> State:
-        return (act(torch.addmm(xw, state[0], w_hh_t)),)
-
-    return prepare, rnn
 
 
 def _scan(step: Step, data: Tensor, state: State, sizes: list[int], starts: list[int]) -> Any:
@@ -227,11 +182,11 @@ def _run_stack(
         outputs = []
         for direction in range(directions):
             index = layer * directions + direction
-            prepare, step = _stepper(cells[index], is_tuple)
+            step = _stepper(cells[index], is_tuple)
             initial = states[index]
             order = plan.order
             running = initial if order is None else tuple(s.index_select(0, order) for s in initial)
-            inputs = prepare(data)
+            inputs = data
             if direction == 1:
                 assert plan.reverse is not None
                 inputs = inputs.index_select(0, plan.reverse)
@@ -348,7 +303,7 @@ def _states_from_hx(
 
 
 def _check_torch_cell_state(cells: Sequence[nn.Module], states: list[State], where: str) -> None:
-    """Check the state sizes of torch's cells, whose update runs here without their checks."""
+    """Check the state sizes of torch's cells here, for a message that names the runner."""
     for cell, state in zip(cells, states, strict=True):
         if isinstance(cell, _TORCH_CELLS):
             count = 2 if isinstance(cell, nn.LSTMCell) else 1
