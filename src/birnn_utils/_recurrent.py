@@ -64,16 +64,30 @@ def _make_plan(
     device: torch.device,
     need_reverse: bool,
 ) -> _Plan:
-    """The plan for CPU int64 ``lens`` (or None: every sequence fills ``steps``)."""
+    """The plan for CPU int64 ``lens``, or None: every sequence fills ``steps``.
+
+    Without lengths the input must be time-major; the plan is then plain Python and torch, so
+    that the whole run traces (``torch.compile(fullgraph=True)``, ``torch.export``).
+    """
     if lens is None:
-        order_np = np.arange(batch)
-        sorted_lens = np.full(batch, steps, dtype=np.int64)
-    else:
-        all_lens = lens.numpy()
-        order_np = np.argsort(-all_lens, kind="stable")
-        sorted_lens = all_lens[order_np]
-        running = int(np.count_nonzero(sorted_lens))
-        order_np, sorted_lens = order_np[:running], sorted_lens[:running]
+        assert not batch_first
+        rows = steps * batch
+        return _Plan(
+            sizes=[batch] * steps,
+            starts=[step * batch for step in range(steps)],
+            order=None,
+            source=None,
+            reverse=(
+                torch.arange(rows, device=device).view(steps, batch).flip(0).reshape(rows)
+                if need_reverse
+                else None
+            ),
+        )
+    all_lens = lens.numpy()
+    order_np = np.argsort(-all_lens, kind="stable")
+    sorted_lens = all_lens[order_np]
+    running = int(np.count_nonzero(sorted_lens))
+    order_np, sorted_lens = order_np[:running], sorted_lens[:running]
     longest = int(sorted_lens[0]) if sorted_lens.size else 0
     sizes = np.bincount(sorted_lens, minlength=steps + 1)[::-1].cumsum()[::-1][1 : longest + 1]
     starts = np.cumsum(sizes) - sizes
@@ -90,15 +104,14 @@ def _make_plan(
             device, non_blocking=True
         )
 
-    identity = lens is None and not batch_first
     reverse = None
     if need_reverse:
         reverse = on_device(starts[sorted_lens[rows] - 1 - time] + rows)
     return _Plan(
         sizes=sizes.tolist(),
         starts=starts.tolist(),
-        order=None if lens is None else on_device(order_np),
-        source=None if identity else on_device(source_np),
+        order=on_device(order_np),
+        source=on_device(source_np),
         reverse=reverse,
     )
 
@@ -360,11 +373,13 @@ class _Runner(nn.Module):
         else:
             states, is_tuple = _states_from_hx(hx, len(cells), batch, batched, where)
         _check_torch_cell_state(cells, states, where)
+        # Without lengths a batch-first input runs transposed: its plan needs no gather.
+        moved = batch_first and lens is None
         plan = _make_plan(
             lens,
             steps,
             batch,
-            batch_first,
+            batch_first and not moved,
             side == "left" and lens is not None,
             x.device,
             self.directions == 2,
@@ -372,18 +387,21 @@ class _Runner(nn.Module):
         result = _run_stack(
             cells,
             self.directions,
-            x,
+            x.transpose(0, 1) if moved else x,
             states,
             is_tuple,
             plan,
             steps=steps,
             batch=batch,
-            batch_first=batch_first,
+            batch_first=batch_first and not moved,
             dropout=self.dropout,
             training=self.training,
             all_layers=all_layers,
         )
         output, layers = result.output, result.layers
+        if moved:
+            output = output.transpose(0, 1)
+            layers = None if layers is None else [layer.transpose(0, 1) for layer in layers]
         if not batched:
             output = output.squeeze(1)
             layers = None if layers is None else [layer.squeeze(1) for layer in layers]
