@@ -32,7 +32,8 @@ class Tagger(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         hidden, _ = self.stack(x, lengths=lengths)
         top, h_n = self.top(hidden, lengths=lengths)
-        return self.head(top).sum() + h_n.sum()
+        loss: Tensor = self.head(top).sum() + h_n.sum()
+        return loss
 
 
 def stack() -> StackedRecurrent:
