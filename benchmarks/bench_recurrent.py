@@ -13,9 +13,8 @@ processes hits them alike (see benchmarks/_timing.py).
 Targets (issue 19): ``Recurrent(nn.LSTMCell)`` with lengths <= 1.15x a hand-written Python loop
 over the same cell without lengths (the floor any loop has); ``StackedRecurrent.from_module``
 of a 2-layer bidirectional ``nn.LSTM``, with lengths, <= 1.8x the native module on packed input
-(``pack_padded_sequence -> nn.LSTM -> pad_packed_sequence``). The row with a subclass of
-``nn.LSTMCell`` has no target: it shows a cell called as it is, without the hoisted input
-projection that torch's own cells get.
+(``pack_padded_sequence -> nn.LSTM -> pad_packed_sequence``). The row without lengths has no
+target: it shows the runner's own cost over the same loop.
 """
 
 from __future__ import annotations
@@ -37,10 +36,6 @@ from torch import Tensor, nn
 from birnn_utils.nn import Recurrent, StackedRecurrent
 
 STEPS, BATCH, FEATURES, HIDDEN = 100, 32, 128, 128
-
-
-class CalledCell(nn.LSTMCell):
-    """``nn.LSTMCell`` under another type: Recurrent calls it as any custom cell."""
 
 
 def python_loop(cell: nn.LSTMCell, x: Tensor) -> Tensor:
@@ -80,15 +75,12 @@ def measure(args: argparse.Namespace) -> list[Row]:
     x = torch.randn(STEPS, BATCH, FEATURES, generator=generator)
     lengths = torch.randint(1, STEPS + 1, (BATCH,), generator=generator)  # unsorted, CPU
     cell = nn.LSTMCell(FEATURES, HIDDEN)
-    called = CalledCell(FEATURES, HIDDEN)
-    called.load_state_dict(cell.state_dict())
-    runner, called_runner = Recurrent(cell), Recurrent(called)
+    runner = Recurrent(cell)
     lstm = nn.LSTM(FEATURES, HIDDEN, num_layers=2, bidirectional=True)
     stack = StackedRecurrent.from_module(lstm)
 
     full = torch.full((BATCH,), STEPS)
     torch.testing.assert_close(runner(x)[0], python_loop(cell, x))
-    torch.testing.assert_close(called_runner(x, lengths=lengths)[0], runner(x, lengths=lengths)[0])
     torch.testing.assert_close(runner(x, lengths=full)[0], python_loop(cell, x))
     torch.testing.assert_close(
         stack(x, lengths=lengths)[0], hand_written(lstm, x, lengths)[0], rtol=1e-4, atol=1e-5
@@ -107,13 +99,6 @@ def measure(args: argparse.Namespace) -> list[Row]:
         (
             "Recurrent(LSTMCell), no lengths",
             lambda: runner(x)[0],
-            lambda: python_loop(cell, x),
-            loop,
-            None,
-        ),
-        (
-            "Recurrent(LSTMCell subclass) + lengths",
-            lambda: called_runner(x, lengths=lengths)[0],
             lambda: python_loop(cell, x),
             loop,
             None,

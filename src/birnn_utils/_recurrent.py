@@ -565,9 +565,9 @@ class StackedRecurrent(_Runner):
     Example:
         >>> import torch
         >>> from birnn_utils.nn import StackedRecurrent
-        >>> stack = StackedRecurrent(
-        ...     lambda size: torch.nn.GRUCell(size, 4), 3, num_layers=2, bidirectional=True
-        ... )
+        >>> def make_cell(size):
+        ...     return torch.nn.GRUCell(size, 4)
+        >>> stack = StackedRecurrent(make_cell, 3, num_layers=2, bidirectional=True)
         >>> x, lengths = torch.randn(5, 2, 3), [5, 2]
         >>> output, h_n, layers = stack(x, lengths=lengths, return_all_layers=True)
         >>> output.shape, h_n.shape, [layer.shape[-1] for layer in layers]
