@@ -402,9 +402,8 @@ class Bidirectional(nn.Module):
         if self._native():
             lens = cpu_lengths(lengths, batch, steps, where)
         else:
-            lens = as_lengths(
-                lengths, batch_size=batch, max_length=steps, device=input.device, where=where
-            )
+            # Kept where they are: modules that take `lengths` (Recurrent) read them on the CPU.
+            lens = as_lengths(lengths, batch_size=batch, max_length=steps, where=where)
         return self._forward_with_lengths(input, hx, lens, kwargs, side)
 
     def _native(self) -> bool:
@@ -443,6 +442,7 @@ class Bidirectional(nn.Module):
                 batch_first,
                 "Bidirectional",
             )
+        given = lens
         lens = lens.to(input.device, non_blocking=lens.is_cpu)
         steps = input.shape[1 if batch_first else 0]
         valid = torch.arange(steps, device=input.device) < lens.unsqueeze(1)
@@ -454,7 +454,7 @@ class Bidirectional(nn.Module):
             kwargs,
             valid if batch_first else valid.t(),
             lens if left else None,
-            lens,
+            given,
         )
 
     def _tied_batch(self, hx: Directions | None) -> bool:
@@ -488,8 +488,8 @@ class Bidirectional(nn.Module):
 
         ``valid`` (padded input with lengths) marks the valid steps, ``B x T`` (``T x B``).
         ``left_lengths``: the caller's input was left-padded and moved to the right; the
-        masked outputs are moved back. ``lengths``: the right-padded input's lengths, passed as
-        ``lengths=`` to the modules that take it.
+        masked outputs are moved back. ``lengths``: the right-padded input's lengths, on the
+        device the caller gave them on, passed as ``lengths=`` to the modules that take it.
         """
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         reversed_input = reverse(input)
