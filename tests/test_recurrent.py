@@ -27,7 +27,7 @@ def packed_reference(rnn: nn.RNNBase, x: Tensor, lengths: list[int], hx: Any) ->
     batch_first = rnn.batch_first
     steps, batch = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
     keep = [b for b, n in enumerate(lengths) if n > 0]
-    index = torch.tensor(keep, dtype=torch.int64)
+    index = torch.tensor(keep, dtype=torch.int64, device=x.device)
     batch_dim = 0 if batch_first else 1
     parts = state_parts(hx)
     packed = pack_padded_sequence(
@@ -53,7 +53,8 @@ def cell_of(rnn: nn.RNNBase, layer: int = 0, suffix: str = "") -> nn.Module:
     if cls is nn.RNNCell:
         kwargs["nonlinearity"] = rnn.nonlinearity
     width = rnn.input_size if layer == 0 else rnn.hidden_size * (1 + rnn.bidirectional)
-    cell: nn.Module = cls(width, rnn.hidden_size, **kwargs)
+    weight = rnn.get_parameter("weight_hh_l0")
+    cell: nn.Module = cls(width, rnn.hidden_size, device=weight.device, **kwargs)
     with torch.no_grad():
         for name, param in cell.named_parameters():
             param.copy_(getattr(rnn, f"{name}_l{layer}{suffix}"))
@@ -75,16 +76,16 @@ def leaf(state: Any) -> Any:
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("with_lengths", [True, False])
 def test_recurrent_matches_packed_native(
-    kind: str, batch_first: bool, bias: bool, with_lengths: bool
+    device: torch.device, kind: str, batch_first: bool, bias: bool, with_lengths: bool
 ) -> None:
-    rnn = make_rnn(kind, batch_first=batch_first, bias=bias)
+    rnn = make_rnn(kind, batch_first=batch_first, bias=bias).to(device)
     cell = cell_of(rnn)
     runner = Recurrent(cell, batch_first=batch_first)
     steps, batch = 5, len(LENGTHS)
     lengths = LENGTHS if with_lengths else [steps] * batch
     gen = torch.Generator().manual_seed(1)
     shape = (batch, steps, 3) if batch_first else (steps, batch, 3)
-    x = torch.randn(shape, generator=gen, dtype=DTYPE, requires_grad=True)
+    x = torch.randn(shape, generator=gen, dtype=DTYPE).to(device).requires_grad_()
     x_ref = x.detach().clone().requires_grad_()
     hx = leaf(random_state(rnn, batch))
     hx_ref = leaf(hx)
@@ -93,7 +94,7 @@ def test_recurrent_matches_packed_native(
     torch.testing.assert_close(out, ref_out)
     for mine, theirs in zip(state_parts(h_n), state_parts(ref_h), strict=True):
         torch.testing.assert_close(mine, theirs)
-    weight = torch.randn(out.shape, generator=gen, dtype=DTYPE)
+    weight = torch.randn(out.shape, generator=gen, dtype=DTYPE).to(device)
     loss = (out * weight).sum() + sum(h.sum() * (i + 2) for i, h in enumerate(state_parts(h_n)))
     ref_loss = (ref_out * weight).sum() + sum(
         h.sum() * (i + 2) for i, h in enumerate(state_parts(ref_h))
