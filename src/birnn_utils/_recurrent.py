@@ -12,7 +12,7 @@ longer autograd graph made the backward pass slower).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union, cast
 
 import numpy as np
 import torch
@@ -357,6 +357,19 @@ class _Runner(nn.Module):
         all_layers: bool,
         where: str,
     ) -> tuple[Tensor, Hidden, list[Tensor] | None]:
+        if lengths is None:
+            return self._run_traced(input, hx, lengths, padding_side, all_layers, where)
+        return _run_eagerly(self, input, hx, lengths, padding_side, all_layers, where)
+
+    def _run_traced(
+        self,
+        input: Tensor,
+        hx: Any,
+        lengths: LengthsLike | None,
+        padding_side: str,
+        all_layers: bool,
+        where: str,
+    ) -> tuple[Tensor, Hidden, list[Tensor] | None]:
         side = check_padding_side(padding_side, where)
         x = _check_input(input, where)
         batched = x.dim() == 3
@@ -406,6 +419,24 @@ class _Runner(nn.Module):
             output = output.squeeze(1)
             layers = None if layers is None else [layer.squeeze(1) for layer in layers]
         return output, _stack_states(result.states, is_tuple, batched), layers
+
+
+_RunResult = tuple[Tensor, Hidden, Union[list[Tensor], None]]  # noqa: UP007 (runtime alias)
+
+
+def _run_with_lengths(runner: _Runner, *args: Any) -> _RunResult:
+    """``runner`` with lengths, never traced: the batch of each step comes from their values.
+
+    Traced, each new set of lengths would compile anew (the steps' batch sizes are constants
+    of a graph) until Dynamo's recompile limit; under ``torch.compile`` this runs eagerly.
+    """
+    return runner._run_traced(*args)
+
+
+_run_eagerly = cast(
+    Callable[..., _RunResult],
+    torch.compiler.disable(_run_with_lengths),  # type: ignore[no-untyped-call]
+)
 
 
 def _as_state(state: Hidden) -> State:
