@@ -244,7 +244,8 @@ def custom_pair() -> tuple[LayerNormGRU, LayerNormGRU]:
 
 def test_custom_module_matches_per_sequence_runs() -> None:
     forward, backward = custom_pair()
-    wrapper = Bidirectional(forward, backward, batch_first=False)
+    # The final states after the padding, asked for: the module takes no `lengths`.
+    wrapper = Bidirectional(forward, backward, batch_first=False, states_after_padding=True)
     x = make_input(False, steps=5, batch=4)
     lengths = [3, 5, 0, 1]
     output, state = wrapper(x, lengths=lengths)
@@ -270,7 +271,7 @@ def test_custom_module_matches_per_sequence_runs() -> None:
 
 
 def test_custom_module_gradients_reach_both_directions() -> None:
-    wrapper = Bidirectional(*custom_pair(), batch_first=False)
+    wrapper = Bidirectional(*custom_pair(), batch_first=False, states_after_padding=True)
     x = make_input(False, steps=3, batch=2).requires_grad_()
     output, _ = wrapper(x, lengths=[3, 2])
     output.pow(2).sum().backward()
@@ -326,7 +327,9 @@ def test_encoder_accepts_a_wrapper() -> None:
         torch.testing.assert_close(got.outputs, expected.outputs)
         torch.testing.assert_close(native_layout(got.states), state_parts(expected.states))
         assert wrapped.output_size == native.output_size
-    custom = BiRNNEncoder(Bidirectional(*custom_pair(), batch_first=False))
+    custom = BiRNNEncoder(
+        Bidirectional(*custom_pair(), batch_first=False, states_after_padding=True)
+    )
     encoded = custom(make_input(False, steps=4, batch=2), [4, 1])
     assert encoded.outputs.shape == (4, 2, custom.output_size)
     torch.testing.assert_close(
@@ -493,7 +496,7 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
     """Validation happens once, at the boundary: internal callers use unchecked cores."""
     lstm = make_rnn("lstm", bidirectional=True)
     wrapper = Bidirectional(*directions_of(lstm, 0))
-    custom = Bidirectional(*custom_pair(), batch_first=False)
+    custom = Bidirectional(*custom_pair(), batch_first=False, states_after_padding=True)
     tied_gru = nn.GRU(3, 4, dtype=DTYPE)
     tied = Bidirectional(tied_gru, tied_gru)
     x = make_input(False, steps=4, batch=3)

@@ -132,32 +132,38 @@ def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     return module(x, h, **kwargs)
 
 
-_SEQ_IDX: dict[Callable[..., Any], bool] = {}
-"""Whether each ``forward`` function seen has a ``seq_idx`` parameter. A plain dict, not
+_KEYWORDS: dict[tuple[Callable[..., Any], str], bool] = {}
+"""Whether each ``forward`` function seen takes each keyword asked about. A plain dict, not
 ``functools.lru_cache``, which ``torch.compile`` warns about."""
 
 
-def _takes_seq_idx(module: nn.Module) -> bool:
-    """Whether ``module.forward`` has a ``seq_idx`` parameter, as Mamba2's has.
+def _takes_keyword(module: nn.Module, name: str) -> bool:
+    """Whether ``module.forward`` has a parameter ``name`` that a keyword can fill.
 
-    The signature is read once per ``forward`` function, not at every call.
+    ``lengths`` (:class:`~birnn_utils.nn.Recurrent`, user modules) and ``seq_idx`` (Mamba2
+    blocks). The signature is read once per ``forward`` function, not at every call.
     """
     forward = module.forward
-    function = getattr(forward, "__func__", forward)
-    if function not in _SEQ_IDX:
-        parameter = inspect.signature(forward).parameters.get("seq_idx")
-        _SEQ_IDX[function] = parameter is not None and parameter.kind in (
+    key = (getattr(forward, "__func__", forward), name)
+    if key not in _KEYWORDS:
+        try:
+            parameter = inspect.signature(forward).parameters.get(name)
+        except (TypeError, ValueError):  # no signature to read (a builtin): it takes none
+            parameter = None
+        _KEYWORDS[key] = parameter is not None and parameter.kind in (
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             inspect.Parameter.KEYWORD_ONLY,
         )
-    return _SEQ_IDX[function]
+    return _KEYWORDS[key]
 
 
-def _with_seq_idx(module: nn.Module, kwargs: dict[str, Any], seq_idx: Tensor | None) -> Any:
-    """``kwargs`` with ``seq_idx=`` added for a module that takes it."""
-    if seq_idx is None or not _takes_seq_idx(module):
+def _with_keyword(
+    module: nn.Module, kwargs: dict[str, Any], name: str, value: Tensor | None
+) -> dict[str, Any]:
+    """``kwargs`` with ``name=value`` added for a module that takes it (and a value)."""
+    if value is None or not _takes_keyword(module, name):
         return kwargs
-    return {**kwargs, "seq_idx": seq_idx}
+    return {**kwargs, name: value}
 
 
 def _stack_states(hx: Directions | None) -> Any:
@@ -222,11 +228,16 @@ class Bidirectional(nn.Module):
     both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or their :mod:`birnn_utils.nn`
     counterparts, with hooks or without), the input is packed internally, so the final states
     are taken at each sequence's last valid step and sequences of length 0 keep their initial
-    state; other modules run over the padding after each sequence, and their final states are
-    those after step ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles
-    (``torch.compile(fullgraph=True, dynamic=True)``): each direction is one call of the op
-    ``birnn_utils::packed_rnn``.
-    ``torch.compile`` refuses ``torch.nn``'s RNN modules, which this wrapper keeps as given.
+    state. A module whose ``forward`` takes a ``lengths`` keyword
+    (:class:`~birnn_utils.nn.Recurrent`, :class:`~birnn_utils.nn.StackedRecurrent`, user
+    modules) gets the lengths, each direction its right-padded input with ``lengths=``, and its
+    final states are its own. Any other module of the ``nn.RNN`` convention would run over the
+    padding after each sequence and end at step ``T - 1``: with some length below ``T`` that is
+    a ``ValueError``, unless ``states_after_padding=True`` asks for those states. With
+    :mod:`birnn_utils.nn` modules this compiles (``torch.compile(fullgraph=True,
+    dynamic=True)``): each direction is one call of the op ``birnn_utils::packed_rnn``.
+    ``torch.compile`` does not trace ``torch.nn``'s RNN modules, which this wrapper keeps as
+    given: a graph break, the module run eagerly (an error under ``fullgraph=True``).
 
     ``Bidirectional(m, backward=m)`` ties the weights: one module for both directions, its
     parameters listed once, the gradients of both directions added up in them (partial tying,
@@ -248,6 +259,9 @@ class Bidirectional(nn.Module):
             ``None`` takes the modules' ``batch_first`` attribute.
         batch_directions: run a tied module once on both directions (``True``) or twice
             (``False``, for modules whose rows interact, such as BatchNorm in training).
+        states_after_padding: with ``lengths``, accept the final states of ``nn.RNN``-style
+            modules that take no ``lengths`` keyword, taken after step ``T - 1`` (after the
+            padding), instead of raising; their outputs at valid steps are exact either way.
 
     Attributes:
         forward_module: the module for the forward direction (``forward``).
@@ -256,6 +270,7 @@ class Bidirectional(nn.Module):
         merge: the merge mode.
         batch_first: the layout, resolved from the modules when it was given as ``None``.
         batch_directions: as given.
+        states_after_padding: as given.
 
     Raises:
         TypeError: if a module is not an ``nn.Module``.
@@ -293,6 +308,7 @@ class Bidirectional(nn.Module):
         merge: MergeMode | None = "concat",
         batch_first: bool | None = None,
         batch_directions: bool = True,
+        states_after_padding: bool = False,
     ) -> None:
         super().__init__()
         _check_module(forward, "forward")
@@ -310,6 +326,12 @@ class Bidirectional(nn.Module):
         self.backward_module = backward
         self.merge = merge
         self.batch_directions = batch_directions
+        if not isinstance(states_after_padding, bool):
+            raise TypeError(
+                "Bidirectional: `states_after_padding` must be a bool, got "
+                f"{type(states_after_padding).__name__}"
+            )
+        self.states_after_padding = states_after_padding
 
     def forward(
         self,
@@ -412,7 +434,11 @@ class Bidirectional(nn.Module):
                 return _reverse_varlen(x[0] if self.batch_first else x, cu).view(x.shape)
 
             modules = (self.forward_module, self.backward_module)
-            seq_idx = seq_idx_of(cu, tokens.shape[0]) if any(map(_takes_seq_idx, modules)) else None
+            seq_idx = (
+                seq_idx_of(cu, tokens.shape[0])
+                if any(_takes_keyword(m, "seq_idx") for m in modules)
+                else None
+            )
             return self._run(input, hx, reverse_varlen, cu_seqlens, kwargs, seq_idx=seq_idx)
         check_padded(input, self.batch_first, where)
         time_dim = 1 if self.batch_first else 0
@@ -422,9 +448,8 @@ class Bidirectional(nn.Module):
         if self._native():
             lens = cpu_lengths(lengths, batch, steps, where)
         else:
-            lens = as_lengths(
-                lengths, batch_size=batch, max_length=steps, device=input.device, where=where
-            )
+            # Kept where they are: modules that take `lengths` (Recurrent) read them on the CPU.
+            lens = as_lengths(lengths, batch_size=batch, max_length=steps, where=where)
         return self._forward_with_lengths(input, hx, lens, kwargs, side)
 
     def _native(self) -> bool:
@@ -464,6 +489,7 @@ class Bidirectional(nn.Module):
                 batch_first,
                 "Bidirectional",
             )
+        given = lens
         lens = lens.to(input.device, non_blocking=lens.is_cpu)
         steps = input.shape[1 if batch_first else 0]
         valid = torch.arange(steps, device=input.device) < lens.unsqueeze(1)
@@ -475,6 +501,7 @@ class Bidirectional(nn.Module):
             kwargs,
             valid if batch_first else valid.t(),
             lens if left else None,
+            given,
         )
 
     def _tied_batch(self, hx: Directions | None) -> bool:
@@ -503,13 +530,16 @@ class Bidirectional(nn.Module):
         valid: Tensor | None = None,
         left_lengths: Tensor | None = None,
         seq_idx: Tensor | None = None,
+        lengths: Tensor | None = None,
     ) -> Any:
         """Both directions on checked input, ``reverse`` reversing each sequence in its place.
 
         ``valid`` (padded input with lengths) marks the valid steps, ``B x T`` (``T x B``).
         ``left_lengths``: the caller's input was left-padded and moved to the right; the
         masked outputs are moved back. ``seq_idx``: varlen input's ``(1, total)`` sequence
-        indices, for the modules that take them.
+        indices, for the modules that take them. ``lengths``: the right-padded input's lengths,
+        on the device the caller gave them on, passed as ``lengths=`` to the modules that take
+        it.
         """
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         reversed_input = reverse(input)
@@ -522,7 +552,11 @@ class Bidirectional(nn.Module):
                 kwargs = {**kwargs, "cu_seqlens": torch.cat([cu_seqlens, cu_seqlens[1:] + size])}
                 if seq_idx is not None:  # the second copy's sequences follow the first's B
                     seq_idx = torch.cat([seq_idx, seq_idx + (cu_seqlens.shape[0] - 1)], 1)
-                kwargs = _with_seq_idx(self.forward_module, kwargs, seq_idx)
+                kwargs = _with_keyword(self.forward_module, kwargs, "seq_idx", seq_idx)
+            if lengths is not None:
+                kwargs = _with_keyword(
+                    self.forward_module, kwargs, "lengths", torch.cat([lengths, lengths])
+                )
             h = _stack_states(hx)
             both = torch.cat([input, reversed_input], dim)
             output, state, is_rnn = _outcome(_call(self.forward_module, both, h, kwargs), "forward")
@@ -535,11 +569,15 @@ class Bidirectional(nn.Module):
                 kwargs = {**kwargs, "cu_seqlens": cu_seqlens}
             forward, backward = self.forward_module, self.backward_module
             forward_output, forward_state, is_rnn = _outcome(
-                _call(forward, input, h_forward, _with_seq_idx(forward, kwargs, seq_idx)), "forward"
+                _call(forward, input, h_forward, self._keywords(forward, kwargs, seq_idx, lengths)),
+                "forward",
             )
             backward_output, backward_state, backward_is_rnn = _outcome(
                 _call(
-                    backward, reversed_input, h_backward, _with_seq_idx(backward, kwargs, seq_idx)
+                    backward,
+                    reversed_input,
+                    h_backward,
+                    self._keywords(backward, kwargs, seq_idx, lengths),
                 ),
                 "backward",
             )
@@ -553,6 +591,8 @@ class Bidirectional(nn.Module):
                 "Bidirectional: `hx` must be None for a stateless mixer (the modules return a "
                 "Tensor, not an (output, state) pair)"
             )
+        if is_rnn and lengths is not None:
+            self._check_final_states(lengths, valid)
         output = self._merge(forward_output, reverse(backward_output))
         if valid is not None:
             # Steps past each end hold what the modules made of the padding: zeroed, as
@@ -567,6 +607,32 @@ class Bidirectional(nn.Module):
         if left_lengths is not None:
             output = _move_output_padding(output, left_lengths, self.batch_first, "Bidirectional")
         return (output, Directions(forward_state, backward_state)) if is_rnn else output
+
+    @staticmethod
+    def _keywords(
+        module: nn.Module, kwargs: dict[str, Any], seq_idx: Tensor | None, lengths: Tensor | None
+    ) -> dict[str, Any]:
+        """``kwargs``, with ``seq_idx=`` and ``lengths=`` for a module that takes them."""
+        return _with_keyword(
+            module, _with_keyword(module, kwargs, "seq_idx", seq_idx), "lengths", lengths
+        )
+
+    def _check_final_states(self, lengths: Tensor, valid: Tensor | None) -> None:
+        """Raise if an ``nn.RNN``-style module without ``lengths`` ran over some padding."""
+        modules = (self.forward_module, self.backward_module)
+        if self.states_after_padding or all(_takes_keyword(m, "lengths") for m in modules):
+            return
+        assert valid is not None
+        steps = valid.shape[1 if self.batch_first else 0]
+        if bool((lengths < steps).any()):
+            module = next(m for m in modules if not _takes_keyword(m, "lengths"))
+            raise ValueError(
+                f"Bidirectional: {type(module).__name__} takes no `lengths` keyword, so with "
+                f"lengths below T (={steps}) its final states would be those after the padding, "
+                "not at each sequence's last valid step: run the cell with "
+                "birnn_utils.nn.Recurrent, give the module's forward a `lengths` keyword "
+                "argument, or pass states_after_padding=True to Bidirectional to accept them"
+            )
 
     def _run_packed(self, input: Tensor, hx: Directions | None, lens: Tensor) -> Any:
         """Native recurrent modules on padded input, packed so that the final states are exact.

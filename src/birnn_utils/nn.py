@@ -9,8 +9,9 @@ call reads each weight as ``getattr(module, name)`` and each option (``batch_fir
 ``rnn_tanh``, ``rnn_relu``). With ``lengths`` it computes
 ``pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T)``.
 Under ``torch.compile``/``torch.export`` both go through the custom op
-``birnn_utils::packed_rnn``, one graph node: ``torch.compile`` refuses ``torch.nn``'s RNN
-modules, so these are not subclasses of them.
+``birnn_utils::packed_rnn``, one graph node. Dynamo does not trace ``torch.nn``'s RNN modules,
+nor any subclass of ``torch.nn.RNNBase`` (a graph break; an error under ``fullgraph=True``), so
+these are not subclasses of them.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from torch.nn.utils.rnn import PackedSequence
 
 from ._lengths import LengthsLike, as_lengths
 from ._ops import check_state, packed_rnn, rnn_options, run_kernel, run_rnn
+from ._recurrent import Recurrent, StackedRecurrent
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["GRU", "LSTM", "RNN"]
+__all__ = ["GRU", "LSTM", "RNN", "Recurrent", "StackedRecurrent"]
 
 NativeT = TypeVar("NativeT", bound=nn.RNNBase)
 Hidden = Union[Tensor, tuple[Tensor, Tensor]]  # noqa: UP007 (a runtime alias on 3.10)
