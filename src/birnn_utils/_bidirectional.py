@@ -501,7 +501,7 @@ class Bidirectional(nn.Module):
             kwargs,
             valid if batch_first else valid.t(),
             lens if left else None,
-            given,
+            lengths=given,
         )
 
     def _tied_batch(self, hx: Directions | None) -> bool:
