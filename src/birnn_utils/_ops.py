@@ -12,6 +12,7 @@ the forward with autograd, so its gradients are those of eager torch on the pack
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, cast
@@ -229,7 +230,10 @@ def _packed_rnn_op(
 ) -> tuple[Tensor, Tensor, Tensor]:
     options = Options(mode, num_layers, bias, batch_first, bidirectional)
     output, h_n, c_n = run_rnn(input, lengths, h0, c0, weights, options)
-    return output, h_n, _no_c(h0) if c_n is None else c_n
+    # One layout whatever the kernel and path (cuDNN or not, packed or not, batch_first, rows of
+    # length 0, a transposed h0): contiguous, as the fake kernel promises the compiler.
+    c_out = _no_c(h0) if c_n is None else c_n
+    return output.contiguous(), h_n.contiguous(), c_out.contiguous()
 
 
 @_packed_rnn_op.register_fake
@@ -243,8 +247,9 @@ def _(
 ) -> tuple[Tensor, Tensor, Tensor]:
     bidirectional = Options(*options).bidirectional  # type: ignore[arg-type]
     width = (2 if bidirectional else 1) * h0.shape[2]
-    output = input.new_empty(*input.shape[:2], width)
-    return output, torch.empty_like(h0), _no_c(h0) if c0 is None else torch.empty_like(c0)
+    output = input.new_empty((input.shape[0], input.shape[1], width))
+    c_n = _no_c(h0) if c0 is None else c0.new_empty(c0.shape)
+    return output, h0.new_empty(h0.shape), c_n
 
 
 def _in_fresh_thread(fn: Callable[[], list[Tensor]], device: torch.device) -> list[Tensor]:
@@ -303,9 +308,21 @@ def _packed_rnn_backward_op(
             # train=True: cuDNN computes a backward only after a training-mode forward.
             output, h_n, c_n = run_rnn(x, lengths, h, c, flat, options, train=True)
             outputs = [output, h_n, *([] if c_n is None else [c_n])]
-            found = torch.autograd.grad(outputs, copies, grads, allow_unused=True)
-        pairs = zip(found, leaves, strict=True)
-        return [torch.zeros_like(leaf) if g is None else g for g, leaf in pairs]
+            # With B = 0 or every length 0 the output is new zeros, independent of the leaves.
+            pairs = [(o, g) for o, g in zip(outputs, grads, strict=True) if o.requires_grad]
+            found: Sequence[Tensor | None] = (
+                torch.autograd.grad(
+                    [o for o, _ in pairs], copies, [g for _, g in pairs], allow_unused=True
+                )
+                if pairs
+                else [None] * len(copies)
+            )
+        # Contiguous, as the fake kernel promises: the kernels' own gradient layouts vary
+        # (a batch_first input's is transposed on the padded path, not on the packed one).
+        return [
+            leaf.new_zeros(leaf.shape) if g is None else g.contiguous()
+            for g, leaf in zip(found, leaves, strict=True)
+        ]
 
     result = _in_fresh_thread(recompute, input.device)
     if c0 is None:
@@ -325,13 +342,8 @@ def _(
     weights: list[Tensor],
     *options: object,
 ) -> list[Tensor]:
-    grad_c0 = _no_c(h0) if c0 is None else torch.empty_like(c0)
-    return [
-        torch.empty_like(input),
-        torch.empty_like(h0),
-        grad_c0,
-        *[torch.empty_like(w) for w in weights],
-    ]
+    leaves = [input, h0, _no_c(h0) if c0 is None else c0, *weights]
+    return [leaf.new_empty(leaf.shape) for leaf in leaves]
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -353,6 +365,57 @@ def _backward(
 
 
 _packed_rnn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast runs the op in on ``device_type``, or ``None`` outside autocast."""
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
+
+
+def _cast(tensor: Tensor, device_type: str, dtype: torch.dtype) -> Tensor:
+    # autocast's own eligibility rule: floating, on the autocast device, and not float64.
+    eligible = (
+        tensor.is_floating_point()
+        and tensor.device.type == device_type
+        and tensor.dtype is not torch.float64
+    )
+    return tensor.to(dtype) if eligible else tensor
+
+
+def _autocast_kernel(device_type: str) -> Callable[..., Any]:
+    """The op's autocast rule: every floating input in autocast's dtype, autocast off inside.
+
+    What autocast does with cuDNN's RNN on CUDA, and what ``torch.nn.LSTM`` and ``torch.nn.RNN``
+    do on the CPU without packing. Unlike a fixed ``register_autocast`` dtype, it reads the
+    dtype in force (``float16`` or ``bfloat16``) at each call.
+    """
+
+    def kernel(
+        input: Tensor, lengths: Tensor | None, h0: Tensor, c0: Tensor | None,
+        weights: list[Tensor], *options: Any,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        dtype = torch.get_autocast_dtype(device_type)
+        with torch.autocast(device_type, enabled=False):
+            return cast(
+                tuple[Tensor, Tensor, Tensor],
+                torch.ops.birnn_utils.packed_rnn.default(
+                    _cast(input, device_type, dtype),
+                    lengths,
+                    _cast(h0, device_type, dtype),
+                    None if c0 is None else _cast(c0, device_type, dtype),
+                    [_cast(w, device_type, dtype) for w in weights],
+                    *options,
+                ),
+            )
+
+    return kernel
+
+
+_LIBRARY = torch.library.Library("birnn_utils", "IMPL")
+for _device_type, _key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
+    _LIBRARY.impl("packed_rnn", _autocast_kernel(_device_type), _key)
 
 
 def packed_rnn(
@@ -419,8 +482,18 @@ def packed_rnn(
         output, h_n, c_opt = _packed_rnn_op(input, cpu_lengths, h0, c0, weights, *options)
         c_n: Tensor | None = c_opt
     else:
-        # Eager: the same function without the op, so autograd records the native kernel.
-        output, h_n, c_n = run_rnn(
-            input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
-        )
+        # Eager: the same function without the op, so autograd records the native kernel; under
+        # autocast, with the op's autocast rule, so that eager and compiled agree.
+        device_type = input.device.type
+        dtype = _autocast_dtype(device_type)
+        with contextlib.nullcontext() if dtype is None else torch.autocast(
+            device_type, enabled=False
+        ):
+            if dtype is not None:
+                input, h0 = _cast(input, device_type, dtype), _cast(h0, device_type, dtype)
+                c0 = None if c0 is None else _cast(c0, device_type, dtype)
+                weights = [_cast(w, device_type, dtype) for w in weights]
+            output, h_n, c_n = run_rnn(
+                input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
+            )
     return output, h_n if c_n is None or not lstm else (h_n, c_n)
