@@ -319,10 +319,18 @@ def _packed_rnn_backward_op(
             )
         # Contiguous, as the fake kernel promises: the kernels' own gradient layouts vary
         # (a batch_first input's is transposed on the padded path, not on the packed one).
-        return [
-            leaf.new_zeros(leaf.shape) if g is None else g.contiguous()
-            for g, leaf in zip(found, leaves, strict=True)
-        ]
+        # A row of length 0 passes grad_h through to h0's gradient: an op may not return its
+        # input, so that one is copied.
+        given = {g.untyped_storage().data_ptr() for g in grads}
+        result = []
+        for g, leaf in zip(found, leaves, strict=True):
+            if g is None:
+                result.append(leaf.new_zeros(leaf.shape))
+                continue
+            g = g.contiguous()
+            passed_through = g.untyped_storage().data_ptr() in given  # or empty, B = 0
+            result.append(g.clone() if passed_through else g)
+        return result
 
     result = _in_fresh_thread(recompute, input.device)
     if c0 is None:
