@@ -298,10 +298,11 @@ def test_packed_rnn_with_one_row_compiles() -> None:
     native = nn.LSTM(INPUT_SIZE, HIDDEN, num_layers=2).to(DTYPE)
     x = torch.randn(5, INPUT_SIZE, dtype=DTYPE)
     hx = (torch.randn(2, HIDDEN, dtype=DTYPE), torch.randn(2, HIDDEN, dtype=DTYPE))
+    ours = bnn.LSTM.from_module(native)  # Dynamo refuses torch.nn's RNN modules
 
     def unbatched(x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         output, (h_n, c_n) = packed_rnn(
-            native, x.unsqueeze(1), None, (h.unsqueeze(1), c.unsqueeze(1)), "test"
+            ours, x.unsqueeze(1), None, (h.unsqueeze(1), c.unsqueeze(1)), "test"
         )
         return output.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
 
@@ -375,12 +376,13 @@ def test_autocast_matches_torch_nn_lstm_on_the_padded_path() -> None:
     """On the CPU torch.nn.LSTM's padded kernel (oneDNN) runs wholly in bfloat16, as the op."""
     torch.manual_seed(0)
     native = nn.LSTM(INPUT_SIZE, HIDDEN, num_layers=2, bidirectional=True)
+    ours = bnn.LSTM.from_module(native)
     x = torch.randn(5, 3, INPUT_SIZE)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         expected_output, (expected_h, expected_c) = native(x)
         output, (h_n, c_n) = packed_rnn(native, x, None, None, "test")
         compiled = torch.compile(
-            lambda x: packed_rnn(native, x, None, None, "test"), backend="aot_eager"
+            lambda x: packed_rnn(ours, x, None, None, "test"), backend="aot_eager"
         )(x)
     assert output.dtype == expected_output.dtype == torch.bfloat16
     assert_close([output, h_n, c_n], [expected_output, expected_h, expected_c], rtol=0, atol=0)

@@ -122,6 +122,8 @@ def run_rnn(
         zero outputs and keep ``h0``/``c0``.
     """
     kernel = _KERNELS[options.mode]
+    # cuDNN refuses a non-contiguous hx ("rnn: hx is not contiguous"), e.g. a transposed one.
+    h0, c0 = h0.contiguous(), None if c0 is None else c0.contiguous()
     hx: Tensor | tuple[Tensor, Tensor] = h0 if c0 is None else (h0, c0)
     flat = list(weights)
     if lengths is None:
