@@ -10,11 +10,12 @@ inductor on CUDA) carry the ``cuda`` marker; ``scripts/gpu_check.sh`` runs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
 import torch
+import torch._inductor.config
 from torch import Tensor, nn
 from torch.testing import assert_close
 
@@ -30,6 +31,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is n
 cudnn_weights = pytest.mark.filterwarnings(
     "ignore:RNN module weights are not part of single contiguous chunk:UserWarning"
 )
+# The fixture _fresh_inductor switches the caches off; Dynamo says so.
+pytestmark = pytest.mark.filterwarnings("ignore:dynamo_pgo force disabled:UserWarning")
 # Inductor's CPU code path calls torch.jit.script_method, which warns in torch 2.13.
 inductor_warning = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
@@ -215,6 +218,13 @@ def tagger_batch(batch: int = 3, steps: int = 5) -> tuple[Tensor, Tensor, Tensor
     labels = torch.randint(0, 5, (batch, steps), generator=generator)
     lengths = torch.tensor([steps, 2, 1, 0, 3][:batch])
     return tokens, lengths, labels
+
+
+@pytest.fixture(autouse=True)
+def _fresh_inductor() -> Iterator[None]:
+    """No compiled code from the on-disk caches: their keys ignore a custom op's fake kernel."""
+    with torch._inductor.config.patch(force_disable_caches=True):
+        yield
 
 
 def assert_compiled_step_equals_eager(
