@@ -423,9 +423,9 @@ def _autocast_kernel(device_type: str) -> Callable[..., Any]:
     return kernel
 
 
-_LIBRARY = torch.library.Library("birnn_utils", "IMPL")
+_LIBRARY = torch.library.Library("birnn_utils", "IMPL")  # type: ignore[no-untyped-call]
 for _device_type, _key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
-    _LIBRARY.impl("packed_rnn", _autocast_kernel(_device_type), _key)
+    _LIBRARY.impl("packed_rnn", _autocast_kernel(_device_type), _key)  # type: ignore[no-untyped-call]
 
 
 def packed_rnn(
@@ -496,8 +496,10 @@ def packed_rnn(
         # autocast, with the op's autocast rule, so that eager and compiled agree.
         device_type = input.device.type
         dtype = _autocast_dtype(device_type)
-        with contextlib.nullcontext() if dtype is None else torch.autocast(
-            device_type, enabled=False
+        with (
+            contextlib.nullcontext()
+            if dtype is None
+            else torch.autocast(device_type, enabled=False)
         ):
             if dtype is not None:
                 input, h0 = _cast(input, device_type, dtype), _cast(h0, device_type, dtype)
