@@ -533,3 +533,12 @@ def test_cuda_opcheck(sample: Sample) -> None:
              else a for a in args]  # fmt: skip
     moved[4] = [w.detach().cuda().requires_grad_() for w in args[4]]
     torch.library.opcheck(torch.ops.birnn_utils.packed_rnn.default, tuple(moved))
+
+
+def test_meta_device_has_no_autocast_to_ask() -> None:
+    """The eager path asks for autocast only where the device type has one."""
+    lstm = bnn.LSTM(INPUT_SIZE, HIDDEN, device="meta")
+    output, (h_n, _) = packed_rnn(
+        lstm, torch.empty(5, 2, INPUT_SIZE, device="meta"), None, None, "t"
+    )
+    assert output.shape == (5, 2, HIDDEN) and h_n.device.type == "meta"

@@ -6,8 +6,12 @@ compiler: one opaque node whose eager implementation packs (``enforce_sorted=Fal
 kernel ``torch.nn.RNN/GRU/LSTM.forward`` itself runs (``torch.rnn_tanh``, ``torch.rnn_relu``,
 ``torch.gru``, ``torch.lstm``, the same functions as ``torch._VF``'s) with the module's flat
 weights, and pads back to ``T``. A fake implementation gives the shapes (``T`` and ``B`` may be
-symbolic); the backward is a second op, ``birnn_utils::packed_rnn_backward``, that recomputes
-the forward with autograd, so its gradients are those of eager torch on the packed batch.
+symbolic) and the strides: every output, and every gradient of the backward, is contiguous,
+whatever layout the kernel gives. The backward is a second op,
+``birnn_utils::packed_rnn_backward``, that recomputes the forward with autograd, so its
+gradients are those of eager torch on the packed batch. Under ``torch.autocast`` the op runs
+wholly in autocast's dtype (its autocast rule casts every floating input), as cuDNN's RNN does;
+:func:`packed_rnn`'s eager path does the same, so eager and compiled agree.
 """
 
 from __future__ import annotations
@@ -379,6 +383,9 @@ _packed_rnn_op.register_autograd(_backward, setup_context=_setup_context)
 
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
     """The dtype autocast runs the op in on ``device_type``, or ``None`` outside autocast."""
+    # The meta device (and others) have no autocast; asking would raise.
+    if not torch.amp.is_autocast_available(device_type):
+        return None
     if not torch.is_autocast_enabled(device_type):
         return None
     return torch.get_autocast_dtype(device_type)
@@ -397,8 +404,8 @@ def _cast(tensor: Tensor, device_type: str, dtype: torch.dtype) -> Tensor:
 def _autocast_kernel(device_type: str) -> Callable[..., Any]:
     """The op's autocast rule: every floating input in autocast's dtype, autocast off inside.
 
-    What autocast does with cuDNN's RNN on CUDA, and what ``torch.nn.LSTM`` and ``torch.nn.RNN``
-    do on the CPU without packing. Unlike a fixed ``register_autocast`` dtype, it reads the
+    What autocast does with cuDNN's RNN on CUDA, and what ``torch.nn.LSTM`` (and, measured with
+    torch 2.13, ``torch.nn.RNN``) do on the CPU without packing. Unlike a fixed ``register_autocast`` dtype, it reads the
     dtype in force (``float16`` or ``bfloat16``) at each call.
     """
 
