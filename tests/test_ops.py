@@ -380,9 +380,13 @@ def autocast_outputs(
     return [output, *grads]
 
 
-@pytest.mark.parametrize("kind", list(AUTOCAST_MODULES))
+@pytest.mark.parametrize(
+    ("kind", "backend"),
+    [(kind, "aot_eager") for kind in AUTOCAST_MODULES] + [("lstm", "inductor")],
+)
 @pytest.mark.parametrize("lengths", [True, False], ids=["lengths", "no_lengths"])
-def test_autocast_compiled_equals_eager(kind: str, lengths: bool) -> None:
+@inductor_warning
+def test_autocast_compiled_equals_eager(kind: str, backend: str, lengths: bool) -> None:
     """Same dtypes (bfloat16 out, float32 gradients) and the same numbers; no dtype crash."""
     torch.manual_seed(0)
     model = Encoder(AUTOCAST_MODULES[kind]())
@@ -391,7 +395,7 @@ def test_autocast_compiled_equals_eager(kind: str, lengths: bool) -> None:
     params = list(model.parameters())
     eager = autocast_outputs(model, params, x, lens, "cpu", torch.bfloat16)
     torch.compiler.reset()
-    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    compiled = torch.compile(model, backend=backend, fullgraph=True)
     got = autocast_outputs(compiled, params, x, lens, "cpu", torch.bfloat16)
     assert eager[0].dtype == torch.bfloat16
     assert [t.dtype for t in got] == [t.dtype for t in eager]
@@ -473,8 +477,8 @@ def test_cuda_autocast_matches_torch_nn_lstm() -> None:
         output_packed, _ = packed_rnn(native, x, lengths, None, "test")
     assert output.dtype == expected.dtype
     assert output_packed.dtype == expected_packed.dtype
-    assert_close(output, expected)
-    assert_close(output_packed, expected_packed)
+    assert_close(output, expected, rtol=1e-3, atol=1e-3)
+    assert_close(output_packed, expected_packed, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.cuda
