@@ -260,24 +260,29 @@ def test_inductor_batch_first_without_lengths() -> None:
 
 
 class WithState(nn.Module):
-    """A GRU given an ``hx`` that is the transpose of a batch-major tensor."""
+    """A GRU or LSTM given an ``hx`` that is the transpose of batch-major tensors."""
 
-    def __init__(self) -> None:
+    def __init__(self, lstm: bool) -> None:
         super().__init__()
-        self.gru = bnn.GRU(INPUT_SIZE, HIDDEN, num_layers=2)
+        cls = bnn.LSTM if lstm else bnn.GRU
+        self.rnn = cls(INPUT_SIZE, HIDDEN, num_layers=2)
         self.head = nn.Linear(HIDDEN, 1)
 
     def forward(self, x: Tensor, state: Tensor, lengths: Tensor | None) -> Tensor:
-        output, h_n = self.gru(x, state.transpose(0, 1), lengths=lengths)
+        h0 = state.transpose(0, 1)  # B x L x H -> L x B x H
+        hx = (h0, 2 * h0) if isinstance(self.rnn, bnn.LSTM) else h0
+        output, final = self.rnn(x, hx, lengths=lengths)
+        h_n = final[0] if isinstance(final, tuple) else final
         loss: Tensor = self.head(output).sum() + h_n.square().sum()
         return loss
 
 
 @inductor_warning
+@pytest.mark.parametrize("lstm", [False, True], ids=["gru", "lstm"])
 @pytest.mark.parametrize("lengths", [True, False], ids=["lengths", "no_lengths"])
-def test_inductor_transposed_hx(lengths: bool) -> None:
+def test_inductor_transposed_hx(lengths: bool, lstm: bool) -> None:
     torch.manual_seed(0)
-    model = WithState().to(DTYPE)
+    model = WithState(lstm).to(DTYPE)
     x = torch.randn(5, 3, INPUT_SIZE, dtype=DTYPE)
     state = torch.randn(3, 2, HIDDEN, dtype=DTYPE)  # B x L x H
     lens = torch.tensor([0, 5, 2]) if lengths else None
