@@ -401,38 +401,50 @@ def _cast(tensor: Tensor, device_type: str, dtype: torch.dtype) -> Tensor:
     return tensor.to(dtype) if eligible else tensor
 
 
-def _autocast_kernel(device_type: str) -> Callable[..., Any]:
-    """The op's autocast rule: every floating input in autocast's dtype, autocast off inside.
+def _autocast_inputs(
+    device_type: str,
+    dtype: torch.dtype,
+    input: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: Sequence[Tensor],
+) -> tuple[Tensor, Tensor, Tensor | None, list[Tensor]]:
+    """The op's autocast rule: every floating input in autocast's ``dtype``.
 
     What autocast does with cuDNN's RNN on CUDA, and what ``torch.nn.LSTM`` (and, measured with
-    torch 2.13, ``torch.nn.RNN``) do on the CPU without packing. Unlike a fixed ``register_autocast`` dtype, it reads the
-    dtype in force (``float16`` or ``bfloat16``) at each call.
+    torch 2.13, ``torch.nn.RNN``) do on the CPU without packing; the kernel then runs with
+    autocast off. Unlike ``register_autocast``'s fixed dtype, ``dtype`` is the one in force.
     """
+    return (
+        _cast(input, device_type, dtype),
+        _cast(h0, device_type, dtype),
+        None if c0 is None else _cast(c0, device_type, dtype),
+        [_cast(w, device_type, dtype) for w in weights],
+    )
+
+
+def _autocast_kernel(device_type: str) -> Callable[..., Any]:
+    """The op's kernel for autocast's dispatch key on ``device_type``."""
 
     def kernel(
         input: Tensor, lengths: Tensor | None, h0: Tensor, c0: Tensor | None,
         weights: list[Tensor], *options: Any,
     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
         dtype = torch.get_autocast_dtype(device_type)
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
         with torch.autocast(device_type, enabled=False):
-            return cast(
-                tuple[Tensor, Tensor, Tensor],
-                torch.ops.birnn_utils.packed_rnn.default(
-                    _cast(input, device_type, dtype),
-                    lengths,
-                    _cast(h0, device_type, dtype),
-                    None if c0 is None else _cast(c0, device_type, dtype),
-                    [_cast(w, device_type, dtype) for w in weights],
-                    *options,
-                ),
+            result = torch.ops.birnn_utils.packed_rnn.default(
+                input, lengths, h0, c0, weights, *options
             )
+        return cast(tuple[Tensor, Tensor, Tensor], result)
 
     return kernel
 
 
 _LIBRARY = torch.library.Library("birnn_utils", "IMPL")  # type: ignore[no-untyped-call]
 for _device_type, _key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
-    _LIBRARY.impl("packed_rnn", _autocast_kernel(_device_type), _key)  # type: ignore[no-untyped-call]
+    _kernel = _autocast_kernel(_device_type)
+    _LIBRARY.impl("packed_rnn", _kernel, _key)  # type: ignore[no-untyped-call]
 
 
 def packed_rnn(
@@ -503,15 +515,11 @@ def packed_rnn(
         # autocast, with the op's autocast rule, so that eager and compiled agree.
         device_type = input.device.type
         dtype = _autocast_dtype(device_type)
-        with (
-            contextlib.nullcontext()
-            if dtype is None
-            else torch.autocast(device_type, enabled=False)
-        ):
-            if dtype is not None:
-                input, h0 = _cast(input, device_type, dtype), _cast(h0, device_type, dtype)
-                c0 = None if c0 is None else _cast(c0, device_type, dtype)
-                weights = [_cast(w, device_type, dtype) for w in weights]
+        autocast_off: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if dtype is not None:
+            input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+            autocast_off = torch.autocast(device_type, enabled=False)
+        with autocast_off:
             output, h_n, c_n = run_rnn(
                 input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
             )
