@@ -10,11 +10,14 @@ reference (``[`run_packed`][birnn_utils.run_packed]``); a role naming something 
 plain code. Rewriting here keeps the docstrings torch-style for ``help()`` and leaves one place
 that knows the docs' link syntax. Last, griffe reads source statically and does not see the
 constructor Python generates for a NamedTuple, so the extension adds it (``Directions(forward,
-backward)``), as it adds a dataclass's.
+backward)``), as it adds a dataclass's. And a signature shows no private type variable
+(``split_directions(output: _Output)``): each module-level ``TypeVar`` is shown as its bound, or
+its default, wherever an annotation or a base class names it, and ``Generic[...]`` bases go.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from functools import partial
 from typing import Any
@@ -40,8 +43,10 @@ class TorchStyleDocstrings(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         if pkg.name != PACKAGE:
             return
-        public = set(pkg.exports or ())
-        for obj in _objects(pkg):
+        public = {str(name) for name in pkg.exports or ()}
+        objects = _objects(pkg)
+        _show_type_variables_as_their_bounds(objects)
+        for obj in objects:
             if isinstance(obj, griffe.Class) and "NamedTuple" in map(
                 str, obj.bases
             ):
@@ -88,4 +93,61 @@ def _add_namedtuple_init(cls: griffe.Class) -> None:
     cls.set_member("__init__", init)
 
 
-_POSITIONAL = griffe.ParameterKind.positional_or_keyword
+def _type_variables(objects: list[griffe.Object]) -> dict[str, griffe.Expr]:
+    """Each module-level ``X = TypeVar("X", bound=B)`` by name: its bound, default or ``Any``."""
+    found: dict[str, griffe.Expr] = {}
+    for obj in objects:
+        value = getattr(obj, "value", None)
+        if not (
+            isinstance(obj, griffe.Attribute)
+            and isinstance(obj.parent, griffe.Module)
+            and isinstance(value, griffe.ExprCall)
+            and str(value.function) in ("TypeVar", "typing.TypeVar")
+        ):
+            continue
+        keywords = {
+            argument.name: argument.value
+            for argument in value.arguments
+            if isinstance(argument, griffe.ExprKeyword)
+        }
+        shown = keywords.get("bound", keywords.get("default"))
+        found[obj.name] = (
+            shown
+            if isinstance(shown, griffe.Expr)
+            else griffe.ExprName("Any", parent=obj.parent)
+        )
+    return found
+
+
+def _substitute(expr: Any, table: dict[str, griffe.Expr]) -> Any:
+    """``expr`` with each name in ``table`` replaced (in place where it is nested)."""
+    if isinstance(expr, griffe.ExprName) and expr.name in table:
+        return table[expr.name]
+    if isinstance(expr, list):
+        return [_substitute(item, table) for item in expr]
+    if isinstance(expr, griffe.Expr) and dataclasses.is_dataclass(expr):
+        for field in dataclasses.fields(expr):
+            if field.name != "parent":
+                value = getattr(expr, field.name)
+                object.__setattr__(expr, field.name, _substitute(value, table))
+    return expr
+
+
+def _show_type_variables_as_their_bounds(objects: list[griffe.Object]) -> None:
+    table = _type_variables(objects)
+    for obj in objects:
+        if isinstance(obj, griffe.Function):
+            for parameter in obj.parameters:
+                parameter.annotation = _substitute(parameter.annotation, table)
+            obj.returns = _substitute(obj.returns, table)
+        elif isinstance(obj, griffe.Attribute):
+            obj.annotation = _substitute(obj.annotation, table)
+        elif isinstance(obj, griffe.Class):
+            obj.bases = [
+                _substitute(base, table)
+                for base in obj.bases
+                if not str(base).startswith(("Generic[", "typing.Generic["))
+            ]
+
+
+_POSITIONAL = griffe.ParameterKind("positional or keyword")

@@ -541,3 +541,52 @@ def test_one_value_read_per_public_call(value_reads: list[str]) -> None:
         call()
         counts[name] = len(value_reads)
     assert counts == dict.fromkeys(calls, 1)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("tying", ["untied", "tied", "tied_two_calls"])
+@pytest.mark.parametrize("pre", [False, True], ids=["hook", "pre_hook"])
+def test_hooked_library_modules_are_packed_like_hooked_torch_ones(
+    kind: str, batch_first: bool, tying: str, pre: bool
+) -> None:
+    """#18: a hooked birnn_utils.nn module ran over the padding: its final states were wrong."""
+    bi = make_rnn(kind, bidirectional=True, batch_first=batch_first)
+    natives = list(directions_of(bi, 0))
+    ours = [getattr(birnn_utils.nn, type(m).__name__).from_module(m) for m in natives]
+    calls = {"torch": 0, "ours": 0}
+
+    def counter(name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            calls[name] += 1
+
+        return hook
+
+    for name, modules in (("torch", natives), ("ours", ours)):
+        for module in modules:
+            hook = counter(name)
+            if pre:
+                module.register_forward_pre_hook(hook)
+            else:
+                module.register_forward_hook(hook)
+    x = make_input(batch_first, steps=5, batch=4)
+    lengths = [3, 0, 5, 1]
+    h_0 = initial_of(random_state(bi, 4), 0)
+
+    def wrap(modules: list[Any]) -> Bidirectional:
+        if tying == "untied":
+            return Bidirectional(*modules)
+        return Bidirectional(modules[0], modules[0], batch_directions=tying == "tied")
+
+    expected_plain = run_stack(bi, x, torch.tensor(lengths), random_state(bi, 4))
+    for initial in (None, h_0):
+        expected, expected_state = wrap(natives)(x, initial, lengths=lengths)
+        output, state = wrap(ours)(x, initial, lengths=lengths)
+        torch.testing.assert_close(output, expected, rtol=0, atol=0)
+        torch.testing.assert_close(
+            native_layout(state), native_layout(expected_state), rtol=0, atol=0
+        )
+        if tying == "untied" and initial is not None:  # against the native bidirectional module
+            torch.testing.assert_close(output, expected_plain[0])
+            torch.testing.assert_close(native_layout(state), expected_plain[1])
+    assert calls["torch"] == calls["ours"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,3 +115,20 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["demo", "--help"], ["explain", "--help"], ["check", "--help"]):
         assert main(argv) == 0
         assert "usage: birnn-utils" in capsys.readouterr().out
+
+
+def test_cli_page_samples_fit_80_columns() -> None:
+    """The CLI page's console blocks fit its code column (about 80 characters at 1280 px).
+
+    tests/test_docs.py checks that the samples are what the commands print with COLUMNS=80.
+    """
+    snippets = Path(__file__).resolve().parents[1] / "docs" / "snippets"
+    samples = sorted(snippets.glob("*.txt"))
+    assert [sample.name for sample in samples] == ["check.txt", "explain.txt"]
+    too_long = [
+        f"{sample.name}: {line}"
+        for sample in samples
+        for line in sample.read_text().splitlines()
+        if len(line) > 80
+    ]
+    assert not too_long, "\n".join(too_long)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -76,7 +77,10 @@ def test_explanation_matches_a_real_module(
         assert entry["input_size"] == expected
 
 
-def test_explain_command_prints_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_command_prints_table_and_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # wide enough for one line per slice
     argv = ["explain", "--mode", "LSTM", "--input-size", "3", "--hidden-size", "4"]
     assert main([*argv, "--num-layers", "2", "--proj-size", "2"]) == 0
     text = capsys.readouterr().out
@@ -85,6 +89,60 @@ def test_explain_command_prints_table_and_json(capsys: pytest.CaptureFixture[str
     assert main([*argv, "--json", "--batch-first"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["shapes"]["output"] == "B x T x 8"
+
+
+LSTM_2_LAYERS = [
+    "explain", "--mode", "LSTM", "--input-size", "3", "--hidden-size", "4",
+    "--num-layers", "2", "--proj-size", "2",
+]  # fmt: skip
+READERS = [
+    entry["reader"] for entry in explain_layout("LSTM", 3, 4, 2, 2)["slices"]
+]  # what a reader of the table is after: each must show, whole, on some line
+
+
+def assert_fits(text: str, width: int) -> None:
+    too_long = [line for line in text.splitlines() if len(line) > width]
+    assert not too_long, f"lines over {width} characters: {too_long}"
+    lines = [line.strip() for line in text.splitlines()]
+    for reader in READERS:
+        assert any(line == reader or line.endswith(f"  {reader}") for line in lines), reader
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_explain_fits_the_terminal(
+    columns: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 20: a 99-character table hid its "read it with" column on the CLI page.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(LSTM_2_LAYERS) == 0
+    text = capsys.readouterr().out
+    assert_fits(text, columns)
+    one_line_per_slice = re.search(r"h_n\[3\] +1 +backward +B x 2 +final_states", text)
+    assert bool(one_line_per_slice) == (columns >= 100)
+
+
+def test_explain_without_a_terminal_prints_80_columns() -> None:
+    environment = {name: value for name, value in os.environ.items() if name != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "birnn_utils", *LSTM_2_LAYERS],
+        capture_output=True,  # stdout is a pipe: no terminal to measure
+        text=True,
+        check=True,
+        env=environment,
+    )
+    assert_fits(done.stdout, 80)
+    assert max(len(line) for line in done.stdout.splitlines()) > 60  # 80 used, not less
+
+
+def test_explain_shows_one_record_per_slice_when_even_that_is_too_wide(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "52")
+    assert main(LSTM_2_LAYERS) == 0
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) <= 52
+    assert "  read it with: final_states(h_n, layer=1).backward\n" in text
+    assert "\nh_n\n  index: h_n[3]\n  layer: 1\n  direction: backward\n" in text
 
 
 @pytest.mark.parametrize(

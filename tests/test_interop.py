@@ -237,6 +237,38 @@ def test_tf1_lstm_loads_an_upper_layer() -> None:
     assert rnn.get_parameter("bias_ih_l1_reverse").tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8
 
 
+@pytest.mark.parametrize(
+    "forget_bias", [np.float32(1.5), np.float64(1.5), np.float16(1.5), np.int64(1), 1]
+)
+def test_tf1_lstm_takes_numpy_scalars(forget_bias: Any) -> None:
+    """A forget_bias read from a checkpoint or a config is often a numpy scalar."""
+    rnn = nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    kernel, bias = np.ones((8 + 4, 16)), np.zeros(16)
+    load_tf1_lstm_weights(rnn, kernel, bias, forget_bias=forget_bias, layer=1)
+    expected = [0.0] * 4 + [float(forget_bias)] * 4 + [0.0] * 8
+    assert rnn.get_parameter("bias_ih_l1").tolist() == expected
+    not_a_number: Any = np.bool_(True)
+    with pytest.raises(TypeError, match=r"load_tf1_lstm_weights: `forget_bias` must be a float"):
+        load_tf1_lstm_weights(rnn, kernel, bias, forget_bias=not_a_number)
+
+
+def test_layer_may_be_a_numpy_integer() -> None:
+    torch.manual_seed(0)
+    top: Any = np.int64(-1)
+    rnn = nn.GRU(3, 4, num_layers=2, bidirectional=True)
+    weights = keras_weights(rnn, layer=top)
+    expected = keras_weights(rnn, layer=1)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, expected, strict=True))
+    load_keras_weights(rnn, weights, layer=top)
+    lstm = nn.LSTM(3, 4, num_layers=2)
+    load_tf1_lstm_weights(lstm, np.ones((8, 16)), np.zeros(16), layer=top)
+    assert torch.equal(lstm.get_parameter("weight_ih_l1"), torch.ones(16, 4))
+    h_n = rnn(torch.randn(5, 2, 3))[1]
+    bottom: Any = np.int32(0)
+    states = zip(keras_states(h_n, layer=bottom), keras_states(h_n, layer=0), strict=True)
+    assert all(torch.equal(a, b) for a, b in states)
+
+
 def test_keras_states_and_back() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
@@ -558,7 +590,7 @@ def test_tf1_and_state_converters_refuse_bad_input() -> None:
 
 
 def test_interop_names_are_documented_with_examples() -> None:
-    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api" / "interop.md").read_text()
     for name in interop.__all__:
         obj = getattr(interop, name)
         doc = inspect.getdoc(obj) or ""

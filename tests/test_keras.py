@@ -195,6 +195,76 @@ def test_stacked_keras_layers_load_into_one_torch_module() -> None:
         np.testing.assert_array_equal(got, want)
 
 
+class WholeModel(torch.nn.Module):
+    """Embedding -> 2-layer bidirectional LSTM -> Linear, per step or on the final features."""
+
+    def __init__(
+        self, lstm: torch.nn.LSTM, vocab: int, classes: int, padding: PaddingSide, per_step: bool
+    ) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, lstm.input_size)
+        self.encoder = BiRNNEncoder(lstm, padding_side=padding)
+        self.head = torch.nn.Linear(2 * lstm.hidden_size, classes)
+        self.per_step = per_step
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        encoded = self.encoder(self.embed(tokens), mask=tokens != 0)
+        features = encoded.outputs if self.per_step else torch.cat(encoded.final, dim=-1)
+        return self.head(features)  # type: ignore[no-any-return]
+
+
+def whole_model_case(
+    keras_padding: str, torch_padding: PaddingSide, per_step: bool
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Keras's and the ported model's outputs for one batch, and where the tokens are valid."""
+    vocab, dim, classes = 30, F, 3
+    keras.utils.set_random_seed(11)
+    embedding = keras.layers.Embedding(vocab, dim, mask_zero=True)
+    first = keras.layers.Bidirectional(keras.layers.LSTM(H, return_sequences=True))
+    second = keras.layers.Bidirectional(keras.layers.LSTM(H, return_sequences=per_step))
+    dense = keras.layers.Dense(classes)
+    ids = keras.Input((None,), dtype="int32")
+    model = keras.Model(ids, dense(second(first(embedding(ids)))))
+    rng = np.random.default_rng(12)
+    sequences = [rng.integers(1, vocab, size=n) for n in (6, 2, 4, 1)]
+    tokens = keras.utils.pad_sequences(sequences, padding=keras_padding)
+    expected = numpy(model(tokens))
+
+    lstm = torch.nn.LSTM(dim, H, num_layers=2, bidirectional=True, batch_first=True)
+    load_keras_weights(lstm, first.get_weights())
+    load_keras_weights(lstm, second.get_weights(), layer=1)
+    ported = WholeModel(lstm, vocab, classes, torch_padding, per_step).eval()
+    with torch.no_grad():
+        ported.embed.weight.copy_(torch.from_numpy(embedding.get_weights()[0]))
+        kernel, bias = dense.get_weights()
+        ported.head.weight.copy_(torch.from_numpy(kernel.T))
+        ported.head.bias.copy_(torch.from_numpy(bias))
+        got = ported(torch.from_numpy(tokens)).numpy()
+    return got, expected, tokens != 0
+
+
+@pytest.mark.parametrize("per_step", [False, True], ids=["classifier", "tagger"])
+@pytest.mark.parametrize(("keras_padding", "torch_padding"), [("pre", "left"), ("post", "right")])
+def test_whole_keras_model_with_mask_zero(
+    keras_padding: str, torch_padding: PaddingSide, per_step: bool
+) -> None:
+    """Embedding(mask_zero=True) -> 2 x Bidirectional(LSTM) -> Dense, as docs/porting.md ports it.
+
+    Keras's variable lengths are its mask; the port reads the same mask. A tagger's steps are
+    compared where the tokens are valid (at padding Keras's layers and torch's fill differently).
+    """
+    got, expected, valid = whole_model_case(keras_padding, torch_padding, per_step)
+    if per_step:
+        got, expected = got[valid], expected[valid]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+
+
+def test_whole_keras_model_on_the_wrong_padding_side_is_refused() -> None:
+    """pad_sequences's left padding read as right padding: an error, not wrong values."""
+    with pytest.raises(ValueError, match=r"`mask` must be right-padded \(no True after a False\)"):
+        whole_model_case("pre", "right", per_step=False)
+
+
 def test_torch_weights_into_keras() -> None:
     """The other way: a torch module's weights set into a Keras layer compute the same."""
     torch.manual_seed(0)

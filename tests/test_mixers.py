@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,11 +18,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._dynamo.testing import CompileCounterWithBackend
 
+import birnn_utils.nn
 from birnn_utils import (
     Bidirectional,
     Directions,
     MergeMode,
+    cu_seqlens_to_seq_idx,
     lengths_to_cu_seqlens,
     padded_to_varlen,
 )
@@ -101,7 +105,89 @@ class VarlenCausalConv(nn.Module):
         return out.unsqueeze(0)
 
 
-MIXERS = {"conv": CausalConv, "mingru": MinGRU, "linear_attention": LinearAttention}
+class VarlenRNN(nn.Module):
+    """An ``nn.RNN``-style module over ``(1, total, D)``: ``(output, h_n)``, ``h_n`` per sequence.
+
+    A tanh RNN cell restarting at each segment from that sequence's row of ``h`` (``1 x B x D``);
+    an empty sequence keeps its row. A Python loop over the tokens: a reference, not a kernel.
+    """
+
+    def __init__(self, dim: int = DIM) -> None:
+        super().__init__()
+        self.cell = nn.RNNCell(dim, dim, dtype=DTYPE)
+
+    def forward(
+        self, x: Tensor, h: Tensor | None = None, *, cu_seqlens: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        tokens, cu = x[0], cu_seqlens.tolist()
+        h_0 = x.new_zeros(len(cu) - 1, x.shape[-1]) if h is None else h[0]
+        outputs: list[Tensor] = []
+        finals = list(h_0.unbind(0))
+        for b, (start, end) in enumerate(itertools.pairwise(cu)):
+            for t in range(start, end):
+                previous = h_0[b] if t == start else outputs[-1]
+                outputs.append(self.cell(tokens[t : t + 1], previous.unsqueeze(0))[0])
+                finals[b] = outputs[-1]
+        output = torch.stack(outputs) if outputs else tokens.new_zeros(0, x.shape[-1])
+        return output.unsqueeze(0), (torch.stack(finals) if finals else h_0).unsqueeze(0)
+
+
+class ToyMamba2(nn.Module):
+    """A Mamba2-like block with ``mamba_ssm``'s ``Mamba2.forward`` signature.
+
+    ``in_proj -> causal depthwise conv -> SiLU -> gated linear scan, gated by SiLU(z) ->
+    out_proj``. The convolution and the scan both restart where ``seq_idx`` changes, as the
+    real block's ``causal_conv1d`` and chunked scan do; without ``seq_idx`` each row of a
+    ``B x T x D`` batch is one sequence. The scan is a Python loop over time.
+    """
+
+    def __init__(self, dim: int = DIM, kernel: int = 3) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(dim, 2 * dim, dtype=DTYPE)
+        self.conv_weight = nn.Parameter(torch.randn(kernel, dim, dtype=DTYPE) / kernel)
+        self.to_decay = nn.Linear(dim, dim, dtype=DTYPE)
+        self.out_proj = nn.Linear(dim, dim, dtype=DTYPE)
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.conv_weight, std=1 / self.conv_weight.shape[0])
+
+    def forward(
+        self,
+        u: Tensor,
+        seqlen: int | None = None,
+        seq_idx: Tensor | None = None,
+        cu_seqlens: Tensor | None = None,
+        inference_params: Any = None,
+    ) -> Tensor:
+        batch, steps = u.shape[:2]
+        if seq_idx is None:
+            seq_idx = u.new_zeros(batch, steps, dtype=torch.int32)
+        assert seq_idx.dtype == torch.int32 and seq_idx.shape == (batch, steps)
+        x, z = self.in_proj(u).chunk(2, -1)
+        conv = torch.zeros_like(x)
+        for lag in range(min(self.conv_weight.shape[0], steps)):  # a loop over the taps
+            shifted = F.pad(x, (0, 0, lag, 0))[:, :steps]
+            same = seq_idx == F.pad(seq_idx, (lag, 0), value=-1)[:, :steps]
+            conv = conv + torch.where(same.unsqueeze(-1), shifted * self.conv_weight[lag], 0)
+        x = F.silu(conv)
+        decay = torch.sigmoid(self.to_decay(x))
+        h, outputs = x.new_zeros(batch, x.shape[-1]), []
+        for t in range(steps):
+            if t:  # a new sequence starts from zeros
+                h = torch.where((seq_idx[:, t] == seq_idx[:, t - 1]).unsqueeze(-1), h, 0)
+            h = decay[:, t] * h + (1 - decay[:, t]) * x[:, t]
+            outputs.append(h)
+        y = torch.stack(outputs, 1) if outputs else torch.zeros_like(x)
+        out: Tensor = self.out_proj(y * F.silu(z))
+        return out
+
+
+MIXERS = {
+    "conv": CausalConv,
+    "mingru": MinGRU,
+    "linear_attention": LinearAttention,
+    "mamba2": ToyMamba2,
+}
 LENGTHS = [3, 6, 1, 0, 6]  # unsorted, with 1, T and 0
 STEPS = 6
 
@@ -389,3 +475,179 @@ def test_native_modules_take_no_keyword_arguments() -> None:
         TypeError, match=r"Bidirectional: GRU takes no keyword arguments, got 'scale'"
     ):
         bi(make_input(), lengths=LENGTHS, scale=2.0)
+
+
+def tie(module: nn.Module, tying: str) -> Bidirectional:
+    """``module`` in a Bidirectional: untied (a fresh copy backwards), tied, or tied in 2 calls."""
+    if tying == "untied":
+        return Bidirectional(module, batch_first=True)
+    return Bidirectional(module, module, batch_first=True, batch_directions=tying == "tied")
+
+
+def varlen_per_sequence(forward: nn.Module, backward: nn.Module, x: Tensor) -> Tensor:
+    """Each sequence of ``x`` (``LENGTHS``) alone, ``(1, n, D)``, without ``seq_idx``, as varlen."""
+    parts = [
+        torch.cat([forward(row)[0], backward(row.flip(1)).flip(1)[0]], -1)
+        for row in (x[b : b + 1, :n] for b, n in enumerate(LENGTHS) if n)
+    ]
+    return torch.cat(parts).unsqueeze(0)
+
+
+@pytest.mark.parametrize("tying", ["untied", "tied", "tied_two_calls"])
+def test_a_mamba2_like_block_gets_each_call_s_seq_idx(tying: str) -> None:
+    """#20: a Mamba2 block finds the sequences of a varlen batch in ``seq_idx``, not cu_seqlens."""
+    torch.manual_seed(0)
+    bi = tie(ToyMamba2(), tying)
+    x = make_input()
+    flat, cu = padded_to_varlen(x, LENGTHS, batch_first=True)
+    seen: list[Tensor] = []
+
+    def record(module: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        seen.append(kwargs["seq_idx"])
+
+    hooks = {bi.forward_module, bi.backward_module}
+    handles = [m.register_forward_pre_hook(record, with_kwargs=True) for m in hooks]
+    output = bi(flat, cu_seqlens=cu)
+    for handle in handles:
+        handle.remove()
+    expected = varlen_per_sequence(bi.forward_module, bi.backward_module, x)
+    torch.testing.assert_close(output, expected)
+    total, batch = sum(LENGTHS), len(LENGTHS)
+    if tying == "tied":  # one call on 2 * total tokens: the second copy's sequences are B..2B-1
+        index = [b for b, n in enumerate(LENGTHS) for _ in range(n)]
+        assert [s.tolist() for s in seen] == [[index + [b + batch for b in index]]]
+        doubled = torch.cat([cu, cu[1:] + total])
+        assert torch.equal(seen[0], cu_seqlens_to_seq_idx(doubled))
+    else:
+        assert len(seen) == 2 and all(torch.equal(s, cu_seqlens_to_seq_idx(cu)) for s in seen)
+    # The test can fail: without seq_idx the block reads the tokens as one sequence.
+    assert not torch.allclose(bi.forward_module(flat), output[..., :DIM])
+
+
+def test_seq_idx_is_derived_from_cu_seqlens_never_passed() -> None:
+    torch.manual_seed(0)
+    module = ToyMamba2()
+    x = make_input()
+    flat, cu = padded_to_varlen(x, LENGTHS, batch_first=True)
+    message = (
+        r"Bidirectional: `seq_idx` must not be passed: Bidirectional derives each call's "
+        r"`seq_idx` from `cu_seqlens`"
+    )
+    for bi in (tie(module, "tied"), tie(module, "untied")):
+        with pytest.raises(ValueError, match=message):
+            bi(flat, cu_seqlens=cu, seq_idx=cu_seqlens_to_seq_idx(cu))
+        with pytest.raises(ValueError, match=message):
+            bi(x, lengths=LENGTHS, seq_idx=None)
+
+    class TakesAnyKeyword(VarlenCausalConv):
+        """``**kwargs`` is not a ``seq_idx`` parameter: such a module gets none."""
+
+        def forward(self, x: Tensor, **kwargs: Any) -> Tensor:
+            assert set(kwargs) == {"cu_seqlens"}
+            return super().forward(x, cu_seqlens=kwargs["cu_seqlens"])
+
+    conv = TakesAnyKeyword()
+    Bidirectional(conv, conv, batch_first=True)(flat, cu_seqlens=cu)
+
+
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_tied_varlen_recurrent_states_are_split_per_sequence(with_hx: bool) -> None:
+    """#18: the tied call's states were split at the token count, not the sequence count."""
+    torch.manual_seed(0)
+    module = VarlenRNN()
+    x = make_input()
+    flat, cu = padded_to_varlen(x, LENGTHS, batch_first=True)
+    batch = len(LENGTHS)
+    h = torch.randn(2, 1, batch, DIM, dtype=DTYPE) if with_hx else torch.zeros(2, 1, batch, DIM)
+    hx = Directions(h[0], h[1]) if with_hx else None
+    for bi in (tie(module, "tied"), tie(module, "tied_two_calls")):
+        output, states = bi(flat, hx, cu_seqlens=cu)
+        assert states.forward.shape == states.backward.shape == (1, batch, DIM)
+        parts = []
+        for b, n in enumerate(LENGTHS):
+            row, alone = x[b : b + 1, :n], torch.tensor([0, n])
+            out_f, h_f = module(row, h[0][:, b : b + 1].to(DTYPE), cu_seqlens=alone)
+            out_b, h_b = module(row.flip(1), h[1][:, b : b + 1].to(DTYPE), cu_seqlens=alone)
+            parts.append(torch.cat([out_f[0], out_b.flip(1)[0]], -1))
+            torch.testing.assert_close(states.forward[:, b], h_f[:, 0])
+            torch.testing.assert_close(states.backward[:, b], h_b[:, 0])
+        torch.testing.assert_close(output[0], torch.cat(parts))
+
+
+def _padded_module(kind: str) -> nn.Module:
+    if kind == "gru":
+        return nn.GRU(DIM, 4, batch_first=True, dtype=DTYPE)
+    if kind == "library_lstm":
+        return birnn_utils.nn.LSTM(DIM, 4, batch_first=True, dtype=DTYPE)
+    mixer: nn.Module = MIXERS[kind]()
+    return mixer
+
+
+@pytest.mark.parametrize("kind", ["gru", "library_lstm", "mingru", "mamba2"])
+def test_a_tied_module_takes_an_empty_batch(kind: str) -> None:
+    """#18: B = 0 failed in the tied call (``split`` of an empty batch gives one piece)."""
+    torch.manual_seed(0)
+    module = _padded_module(kind)
+    x = make_input(batch=0)
+    recurrent = kind in ("gru", "library_lstm")
+    width = 2 * (4 if recurrent else DIM)
+    hx: Any = None
+    if recurrent:
+        h = torch.zeros(1, 0, 4, dtype=DTYPE)
+        hx = Directions((h, h), (h, h)) if kind == "library_lstm" else Directions(h, h)
+    no_lengths: list[int] = []
+    for lengths in (None, no_lengths):
+        for initial in (None, hx):
+            results = [
+                Bidirectional(module, module, batch_directions=one_call)(
+                    x, initial, lengths=lengths
+                )
+                if recurrent
+                else Bidirectional(module, module, batch_first=True, batch_directions=one_call)(
+                    x, lengths=lengths
+                )
+                for one_call in (True, False)
+            ]
+            for result in results:
+                output = result[0] if recurrent else result
+                assert output.shape == (0, STEPS, width)
+            if recurrent:
+                tied, two_calls = (tuple(r[1]) for r in results)
+                assert [p.shape for p in flat_states(tied)] == [
+                    p.shape for p in flat_states(two_calls)
+                ]
+
+
+def flat_states(states: tuple[Any, ...]) -> list[Tensor]:
+    return [p for s in states for p in (s if isinstance(s, tuple) else (s,))]
+
+
+@pytest.mark.parametrize("kind", ["conv", "rnn", "mamba2"])
+@pytest.mark.parametrize("batch", [0, 2])
+def test_a_tied_module_takes_a_varlen_batch_of_no_token(kind: str, batch: int) -> None:
+    """#18: a varlen total of 0 failed in the tied call."""
+    torch.manual_seed(0)
+    module = {"conv": VarlenCausalConv, "rnn": VarlenRNN, "mamba2": ToyMamba2}[kind]()
+    flat, cu = torch.zeros(1, 0, DIM, dtype=DTYPE), torch.zeros(batch + 1, dtype=torch.int32)
+    for one_call in (True, False):
+        bi = Bidirectional(module, module, batch_first=True, batch_directions=one_call)
+        result = bi(flat, cu_seqlens=cu)
+        output = result[0] if kind == "rnn" else result
+        assert output.shape == (1, 0, 2 * DIM)
+        if kind == "rnn":
+            assert tuple(result[1].forward.shape) == tuple(result[1].backward.shape)
+            assert result[1].forward.shape == (1, batch, DIM) and not result[1].forward.any()
+
+
+def test_seq_idx_compiles() -> None:
+    """The seq_idx path (the signature read, the indices built, offset when tied): one graph."""
+    torch.manual_seed(0)
+    bi = tie(ToyMamba2(), "tied")
+    flat, cu = padded_to_varlen(make_input(batch=3, steps=3), [3, 0, 2], batch_first=True)
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(
+        lambda f, c: bi(f, cu_seqlens=c), fullgraph=True, dynamic=False, backend=counter
+    )
+    torch.testing.assert_close(compiled(flat, cu), bi(flat, cu_seqlens=cu))
+    assert counter.frame_count == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -10,11 +11,21 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
+from torch._dynamo.testing import CompileCounterWithBackend
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+import birnn_utils.nn
 from birnn_utils import Bidirectional, Directions, run_packed, value_checks
 
-from .reference import KINDS, as_state, make_input, make_rnn, state_parts, state_shapes
+from .reference import (
+    KINDS,
+    as_state,
+    make_input,
+    make_rnn,
+    random_state,
+    state_parts,
+    state_shapes,
+)
 
 DTYPE = torch.float64
 
@@ -248,3 +259,95 @@ def test_all_empty_batches_do_not_run_the_module() -> None:
     assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
     assert output.shape == (4, 3, 4) and not output.any()
     assert h_n.shape == (2, 3, 4) and not h_n.any()
+
+
+def library_copy(rnn: nn.RNNBase) -> nn.Module:
+    """The :mod:`birnn_utils.nn` module holding ``rnn``'s very Parameters."""
+    module: nn.Module = getattr(birnn_utils.nn, type(rnn).__name__).from_module(rnn)
+    return module
+
+
+class CountingHook:
+    """A forward hook (or pre-hook) that counts its calls and reads the data it is given."""
+
+    def __init__(self, module: nn.Module, pre: bool) -> None:
+        self.calls = 0
+        if pre:
+            module.register_forward_pre_hook(lambda _, args: self.read(args[0]))
+        else:
+            module.register_forward_hook(lambda _, args, output: self.read(output[0]))
+
+    def read(self, value: Tensor | PackedSequence) -> None:
+        data = value.data if isinstance(value, PackedSequence) else value
+        float(data.detach().sum())  # fails on the meta device, as any hook that logs a value would
+        self.calls += 1
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("pre", [False, True], ids=["hook", "pre_hook"])
+def test_hooked_library_module_equals_hooked_torch_module(
+    kind: str, batch_first: bool, pre: bool
+) -> None:
+    """#18: a hooked birnn_utils.nn module is packed (final states at the last valid step)."""
+    native = make_rnn(kind, num_layers=2, bidirectional=True, batch_first=batch_first)
+    plain = copy.deepcopy(native)  # for the reference, without hooks
+    ours = library_copy(native)
+    hooks = [CountingHook(module, pre) for module in (native, ours)]
+    x = make_input(native, steps=6, batch=4)
+    lengths = [3, 0, 6, 1]
+    h_0 = random_state(native, 4)
+    for initial in (None, h_0):
+        output, state = run_packed(ours, x, lengths, initial)
+        expected, expected_state = run_packed(native, x, lengths, initial)
+        torch.testing.assert_close(output, expected, rtol=0, atol=0)
+        torch.testing.assert_close(state_parts(state), state_parts(expected_state), rtol=0, atol=0)
+        reference_output, reference_state = reference(
+            plain, x, lengths, None if initial is None else state_parts(initial)
+        )
+        torch.testing.assert_close(output, reference_output)
+        torch.testing.assert_close(state_parts(state), reference_state)
+    assert hooks[0].calls == hooks[1].calls == 2
+
+
+@pytest.mark.parametrize("library", [False, True], ids=["torch.nn", "birnn_utils.nn"])
+@pytest.mark.parametrize("kind", ["gru", "lstm_proj"])
+@pytest.mark.parametrize("batch", [3, 0])
+def test_all_empty_batches_with_hooks(library: bool, kind: str, batch: int) -> None:
+    """#18: every length 0 and a hooked module: no probe on the meta device, hooks never see one."""
+    native = make_rnn(kind, num_layers=2, bidirectional=True)
+    rnn = library_copy(native) if library else native
+    hooks = [CountingHook(rnn, pre=False), CountingHook(rnn, pre=True)]
+    x = make_input(native, steps=4, batch=batch)
+    h_0 = random_state(native, batch)
+    for initial in (None, h_0):
+        output, state = run_packed(rnn, x, [0] * batch, initial)
+        assert output.shape == (4, batch, 2 * (native.proj_size or 4)) and not output.any()
+        expected = state_parts(initial) if initial is not None else None
+        for part, shape, i in zip(
+            state_parts(state), state_shapes(native, batch), range(2), strict=False
+        ):
+            assert part.shape == shape
+            assert torch.equal(part, expected[i]) if expected else not part.any()
+    # torch.nn's is not called (nothing to pack); birnn_utils.nn's takes the lengths itself.
+    assert [hook.calls for hook in hooks] == ([2, 2] if library else [0, 0])
+
+
+def test_hooked_library_module_compiles() -> None:
+    """A hooked birnn_utils.nn module is called with ``lengths=``: one graph, hooks included."""
+    native = make_rnn("lstm", batch_first=True)
+    ours = library_copy(native)
+    calls: list[int] = []
+    ours.register_forward_hook(lambda module, args, output: calls.append(1))
+    x = make_input(native, steps=5, batch=3)
+    lengths = torch.tensor([5, 0, 2])
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(
+        lambda x, lengths: run_packed(ours, x, lengths), fullgraph=True, backend=counter
+    )
+    output, state = compiled(x, lengths)
+    expected, expected_state = run_packed(native, x, lengths)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(state_parts(state), state_parts(expected_state))
+    assert counter.frame_count == 1 and calls == [1]

@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_s
 
 from birnn_utils import (
     cu_seqlens_to_lengths,
+    cu_seqlens_to_seq_idx,
     lengths_to_cu_seqlens,
     packed_to_varlen,
     padded_to_varlen,
@@ -108,6 +109,17 @@ def test_cu_seqlens_and_lengths(lengths: list[int]) -> None:
 
 
 @settings(max_examples=50, deadline=None)
+@given(lengths=lengths_st, dtype=st.sampled_from([torch.int32, torch.int64]))
+def test_seq_idx_numbers_each_token_by_its_sequence(lengths: list[int], dtype: torch.dtype) -> None:
+    """Against a per-sequence reference: sequence ``b`` of length ``n`` gives ``n`` times ``b``."""
+    cu = torch.tensor(offsets(lengths), dtype=dtype)
+    seq_idx = cu_seqlens_to_seq_idx(cu)
+    expected = [b for b, n in enumerate(lengths) for _ in range(n)]
+    assert seq_idx.dtype == torch.int32 and seq_idx.shape == (1, sum(lengths))
+    assert seq_idx[0].tolist() == expected
+
+
+@settings(max_examples=50, deadline=None)
 @given(lengths=lengths_st, batch_first=st.booleans(), features=st.integers(0, 2))
 def test_reverse_within_segments(lengths: list[int], batch_first: bool, features: int) -> None:
     total = sum(lengths)
@@ -153,6 +165,7 @@ def test_does_not_mutate_arguments() -> None:
     varlen_to_padded(flat, cu)
     reverse_sequences(flat, cu_seqlens=cu)
     cu_seqlens_to_lengths(cu)
+    cu_seqlens_to_seq_idx(cu)
     lengths_to_cu_seqlens(lengths)
     packed_to_varlen(packed)
     varlen_to_packed(flat, lengths_to_cu_seqlens([2, 4]))
@@ -212,6 +225,9 @@ def test_bad_cu_seqlens() -> None:
         varlen_to_padded(flat, torch.tensor([0, 3, 5]), max_length=2)
     with pytest.raises(ValueError, match=r"cu_seqlens_to_lengths: `cu_seqlens` must start at 0"):
         cu_seqlens_to_lengths(torch.tensor([1, 2]))
+    for cu, error, message in cases[:-1]:  # no total to end at
+        with pytest.raises(error, match=r"cu_seqlens_to_seq_idx: " + message):
+            cu_seqlens_to_seq_idx(cu)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"lengths_to_cu_seqlens: `lengths` must be in \[0, inf\)"):
         lengths_to_cu_seqlens([2, -1])
     with pytest.raises(
@@ -226,7 +242,7 @@ def test_bad_cu_seqlens() -> None:
 
 @pytest.mark.parametrize("batch_first", [False, True], ids=["time-major", "batch-first"])
 def test_compiles_to_one_graph_for_every_shape(batch_first: bool) -> None:
-    """Padded -> varlen, the cu_seqlens conversions and in-segment reversal: one graph.
+    """Padded -> varlen, the cu_seqlens conversions (seq_idx too), in-segment reversal: one graph.
 
     ``varlen_to_padded`` is left out: in torch 2.13 it does not compile with ``fullgraph=True``
     for every layout (docs/portability.md says so).
@@ -235,7 +251,8 @@ def test_compiles_to_one_graph_for_every_shape(batch_first: bool) -> None:
     def convert(x: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
         flat, cu = padded_to_varlen(x, lengths, batch_first=batch_first)
         reversed_flat = reverse_sequences(flat, cu_seqlens=cu, batch_first=batch_first)
-        return flat, cu, reversed_flat, cu_seqlens_to_lengths(lengths_to_cu_seqlens(lengths))
+        offsets = lengths_to_cu_seqlens(lengths)
+        return flat, cu, reversed_flat, cu_seqlens_to_lengths(offsets), cu_seqlens_to_seq_idx(cu)
 
     torch.compiler.reset()
     counter = CompileCounterWithBackend("aot_eager")

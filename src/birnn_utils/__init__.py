@@ -28,6 +28,7 @@ from ._reverse import reverse_sequences
 from ._surgery import extract_forward_module, extract_reverse_module, make_bidirectional
 from ._varlen import (
     cu_seqlens_to_lengths,
+    cu_seqlens_to_seq_idx,
     lengths_to_cu_seqlens,
     packed_to_varlen,
     padded_to_varlen,
@@ -49,6 +50,7 @@ __all__ = [
     "State",
     "bridge_states",
     "cu_seqlens_to_lengths",
+    "cu_seqlens_to_seq_idx",
     "explain_layout",
     "extract_forward_module",
     "extract_reverse_module",

@@ -21,11 +21,11 @@ from ._lengths import (
     check_padding_side,
     reject_lengths_for_packed,
 )
-from ._packed import cpu_lengths, run_packed_core, runs_kernel
+from ._packed import cpu_lengths, run_packed_core, runs_kernel, takes_lengths
 from ._padding import _move_output_padding, _move_padding, run_on_the_right
 from ._reverse import _reverse_packed, _reverse_padded, _reverse_varlen
 from ._tree import tree_map
-from ._varlen import varlen_tokens
+from ._varlen import seq_idx_of, varlen_tokens
 
 __all__ = ["Bidirectional"]
 
@@ -132,6 +132,34 @@ def _call(module: nn.Module, x: Any, h: Any, kwargs: dict[str, Any]) -> Any:
     return module(x, h, **kwargs)
 
 
+_SEQ_IDX: dict[Callable[..., Any], bool] = {}
+"""Whether each ``forward`` function seen has a ``seq_idx`` parameter. A plain dict, not
+``functools.lru_cache``, which ``torch.compile`` warns about."""
+
+
+def _takes_seq_idx(module: nn.Module) -> bool:
+    """Whether ``module.forward`` has a ``seq_idx`` parameter, as Mamba2's has.
+
+    The signature is read once per ``forward`` function, not at every call.
+    """
+    forward = module.forward
+    function = getattr(forward, "__func__", forward)
+    if function not in _SEQ_IDX:
+        parameter = inspect.signature(forward).parameters.get("seq_idx")
+        _SEQ_IDX[function] = parameter is not None and parameter.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        )
+    return _SEQ_IDX[function]
+
+
+def _with_seq_idx(module: nn.Module, kwargs: dict[str, Any], seq_idx: Tensor | None) -> Any:
+    """``kwargs`` with ``seq_idx=`` added for a module that takes it."""
+    if seq_idx is None or not _takes_seq_idx(module):
+        return kwargs
+    return {**kwargs, "seq_idx": seq_idx}
+
+
 def _stack_states(hx: Directions | None) -> Any:
     """The two directions' states as one state of ``2B`` rows (batch on dim 1), or None."""
     if hx is None or hx.forward is None:
@@ -139,6 +167,11 @@ def _stack_states(hx: Directions | None) -> Any:
     return tree_map(
         lambda f, b: torch.cat([f, b], 1), hx.forward, hx.backward, where="Bidirectional", name="hx"
     )
+
+
+def _halves(x: Tensor, size: int, dim: int) -> tuple[Tensor, Tensor]:
+    """The two directions of a tied call's output; ``split`` would give one piece for size 0."""
+    return x.narrow(dim, 0, size), x.narrow(dim, size, size)
 
 
 def _split_state(state: Any, batch: int) -> tuple[Any, Any]:
@@ -187,11 +220,12 @@ class Bidirectional(nn.Module):
     modules every output at a valid step equals running that sequence alone, unpadded (a
     whole-tensor ``flip`` puts the padding first instead). Outputs at padding are zeros. When
     both modules are ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or their :mod:`birnn_utils.nn`
-    counterparts), the input is packed internally, so the final states are taken at each
-    sequence's last valid step and sequences of length 0 keep their initial state; other modules
-    run over the padding after each sequence, and their final states are those after step
-    ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles (``torch.compile(fullgraph=True,
-    dynamic=True)``): each direction is one call of the op ``birnn_utils::packed_rnn``.
+    counterparts, with hooks or without), the input is packed internally, so the final states
+    are taken at each sequence's last valid step and sequences of length 0 keep their initial
+    state; other modules run over the padding after each sequence, and their final states are
+    those after step ``T - 1``. With :mod:`birnn_utils.nn` modules this compiles
+    (``torch.compile(fullgraph=True, dynamic=True)``): each direction is one call of the op
+    ``birnn_utils::packed_rnn``.
     ``torch.compile`` refuses ``torch.nn``'s RNN modules, which this wrapper keeps as given.
 
     ``Bidirectional(m, backward=m)`` ties the weights: one module for both directions, its
@@ -301,7 +335,11 @@ class Bidirectional(nn.Module):
                 sequence fills ``T`` (the whole time axis is flipped).
             cu_seqlens: for a varlen ``input``, the ``B + 1`` offsets of its sequences (see
                 :func:`~birnn_utils.padded_to_varlen`). The backward module reads each segment
-                reversed, and both modules get ``cu_seqlens=`` as a keyword argument.
+                reversed, and both modules get ``cu_seqlens=`` as a keyword argument; a module
+                whose ``forward`` has a ``seq_idx`` parameter (Mamba2's) also gets ``seq_idx=``,
+                each token's sequence index (:func:`~birnn_utils.cu_seqlens_to_seq_idx`), int32
+                ``(1, n)`` for the ``n`` tokens of that call: a tied module's ``2 * total``
+                tokens hold ``2B`` sequences, the second copy numbered ``B .. 2B - 1``.
             padding_side: where a padded ``input`` holds its padding: ``"right"``, or
                 ``"left"`` (Keras's ``pad_sequences`` default: sequence ``b`` at steps
                 ``T - lengths[b] .. T - 1``). Left-padded input is moved to the right (one
@@ -309,7 +347,8 @@ class Bidirectional(nn.Module):
                 back; the states need no move. Without ``lengths`` every sequence fills ``T``
                 and the side does not matter. A PackedSequence or a varlen input has no
                 padding: ``"left"`` is refused there.
-            **kwargs: passed unchanged to both modules.
+            **kwargs: passed unchanged to both modules; not ``seq_idx``, which is built from
+                ``cu_seqlens``.
 
         Returns:
             For the ``nn.RNN`` convention, ``(output, Directions(forward_state,
@@ -325,7 +364,8 @@ class Bidirectional(nn.Module):
             ValueError: for a padded ``input`` that is not 3-D, ``lengths`` out of range or of
                 the wrong count, bad ``cu_seqlens``, ``lengths`` together with ``cu_seqlens``,
                 either with a PackedSequence, a ``padding_side`` other than ``"left"`` or
-                ``"right"``, or ``"left"`` with a PackedSequence or ``cu_seqlens``.
+                ``"right"``, ``"left"`` with a PackedSequence or ``cu_seqlens``, or a
+                ``seq_idx`` keyword (derived from ``cu_seqlens``).
 
         Example:
             >>> import torch
@@ -340,6 +380,12 @@ class Bidirectional(nn.Module):
         """
         where = "Bidirectional"
         side = check_padding_side(padding_side, where)
+        if "seq_idx" in kwargs:
+            raise ValueError(
+                f"{where}: `seq_idx` must not be passed: Bidirectional derives each call's "
+                "`seq_idx` from `cu_seqlens` (for modules whose forward takes `seq_idx`); pass "
+                "the varlen input with cu_seqlens= instead"
+            )
         if hx is not None and not isinstance(hx, Directions):
             raise TypeError(
                 "Bidirectional: `hx` must be a Directions(forward, backward) of the two modules' "
@@ -365,7 +411,9 @@ class Bidirectional(nn.Module):
             def reverse_varlen(x: Tensor) -> Tensor:
                 return _reverse_varlen(x[0] if self.batch_first else x, cu).view(x.shape)
 
-            return self._run(input, hx, reverse_varlen, cu_seqlens, kwargs)
+            modules = (self.forward_module, self.backward_module)
+            seq_idx = seq_idx_of(cu, tokens.shape[0]) if any(map(_takes_seq_idx, modules)) else None
+            return self._run(input, hx, reverse_varlen, cu_seqlens, kwargs, seq_idx=seq_idx)
         check_padded(input, self.batch_first, where)
         time_dim = 1 if self.batch_first else 0
         steps, batch = input.shape[time_dim], input.shape[1 - time_dim]
@@ -380,8 +428,9 @@ class Bidirectional(nn.Module):
         return self._forward_with_lengths(input, hx, lens, kwargs, side)
 
     def _native(self) -> bool:
+        # Hooked birnn_utils.nn modules too: packed (through their `lengths=`), as torch.nn's.
         return all(
-            isinstance(m, nn.RNNBase) or runs_kernel(m)
+            isinstance(m, nn.RNNBase) or takes_lengths(m)
             for m in (self.forward_module, self.backward_module)
         )
 
@@ -453,12 +502,14 @@ class Bidirectional(nn.Module):
         kwargs: dict[str, Any],
         valid: Tensor | None = None,
         left_lengths: Tensor | None = None,
+        seq_idx: Tensor | None = None,
     ) -> Any:
         """Both directions on checked input, ``reverse`` reversing each sequence in its place.
 
         ``valid`` (padded input with lengths) marks the valid steps, ``B x T`` (``T x B``).
         ``left_lengths``: the caller's input was left-padded and moved to the right; the
-        masked outputs are moved back.
+        masked outputs are moved back. ``seq_idx``: varlen input's ``(1, total)`` sequence
+        indices, for the modules that take them.
         """
         h_forward, h_backward = Directions(None, None) if hx is None else hx
         reversed_input = reverse(input)
@@ -469,19 +520,28 @@ class Bidirectional(nn.Module):
             size = input.shape[dim]
             if cu_seqlens is not None:
                 kwargs = {**kwargs, "cu_seqlens": torch.cat([cu_seqlens, cu_seqlens[1:] + size])}
+                if seq_idx is not None:  # the second copy's sequences follow the first's B
+                    seq_idx = torch.cat([seq_idx, seq_idx + (cu_seqlens.shape[0] - 1)], 1)
+                kwargs = _with_seq_idx(self.forward_module, kwargs, seq_idx)
             h = _stack_states(hx)
             both = torch.cat([input, reversed_input], dim)
             output, state, is_rnn = _outcome(_call(self.forward_module, both, h, kwargs), "forward")
-            forward_output, backward_output = output.split(size, dim)
-            forward_state, backward_state = _split_state(state, size) if is_rnn else (None, None)
+            forward_output, backward_output = _halves(output, size, dim)
+            # One state per sequence: B rows each, also for varlen input (not `size` tokens).
+            rows = size if cu_seqlens is None else cu_seqlens.shape[0] - 1
+            forward_state, backward_state = _split_state(state, rows) if is_rnn else (None, None)
         else:
             if cu_seqlens is not None:
                 kwargs = {**kwargs, "cu_seqlens": cu_seqlens}
+            forward, backward = self.forward_module, self.backward_module
             forward_output, forward_state, is_rnn = _outcome(
-                _call(self.forward_module, input, h_forward, kwargs), "forward"
+                _call(forward, input, h_forward, _with_seq_idx(forward, kwargs, seq_idx)), "forward"
             )
             backward_output, backward_state, backward_is_rnn = _outcome(
-                _call(self.backward_module, reversed_input, h_backward, kwargs), "backward"
+                _call(
+                    backward, reversed_input, h_backward, _with_seq_idx(backward, kwargs, seq_idx)
+                ),
+                "backward",
             )
             if backward_is_rnn != is_rnn:
                 raise TypeError(
@@ -513,16 +573,17 @@ class Bidirectional(nn.Module):
 
         A tied module: the input and its reversal are packed together, ``2B`` sequences, and
         run in one call. Two modules that run their kernel (see
-        :func:`~birnn_utils._packed.runs_kernel`): each direction is one kernel call, the
-        backward one on the input reversed within each length, so that the whole forward
-        compiles (the recurrences are ``birnn_utils::packed_rnn`` nodes). Other native modules
-        (hooks, subclasses): the input is packed once and this wrapper runs on the
+        :func:`~birnn_utils._packed.runs_kernel`), or :mod:`birnn_utils.nn` modules with hooks
+        (called with ``lengths=``): each direction is one kernel call, the backward one on the
+        input reversed within each length, so that the whole forward compiles (the recurrences
+        are ``birnn_utils::packed_rnn`` nodes). Other native modules (``torch.nn``'s with hooks,
+        subclasses): the input is packed once and this wrapper runs on the
         PackedSequence (its reversal is a gather of the packed data).
         """
         batch_first = self.batch_first
         tied = self._tied_batch(hx)
         modules = (self.forward_module, self.backward_module)
-        if not tied and not all(runs_kernel(m) for m in modules):
+        if not tied and not all(runs_kernel(m) or takes_lengths(m) for m in modules):
             return run_packed_core(self, input, lens, hx, batch_first, "Bidirectional")
         batch_dim = 0 if batch_first else 1
         batch = input.shape[batch_dim]
@@ -537,7 +598,7 @@ class Bidirectional(nn.Module):
                 batch_first,
                 "Bidirectional",
             )
-            forward_output, backward_output = output.split(batch, batch_dim)
+            forward_output, backward_output = _halves(output, batch, batch_dim)
             states = Directions(*_split_state(state, batch))
         else:
             h_forward, h_backward = Directions(None, None) if hx is None else hx

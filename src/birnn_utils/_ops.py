@@ -98,6 +98,59 @@ def check_state(rnn: RNNLike, hx: object, batch: int, where: str) -> None:
             )
 
 
+def run_kernel(
+    input: Tensor,
+    batch_sizes: Tensor | None,
+    hx: Tensor | tuple[Tensor, Tensor],
+    weights: Sequence[Tensor],
+    options: Options,
+    dropout: float,
+    train: bool,
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """Call the native kernel exactly as ``torch.nn.RNN/GRU/LSTM.forward`` calls it.
+
+    Args:
+        input: ``T x B x D`` (``B x T x D`` with ``batch_first``), or a PackedSequence's
+            ``data`` (``N x D``) when ``batch_sizes`` are given.
+        batch_sizes: the PackedSequence's ``batch_sizes`` (CPU int64), or ``None``.
+        hx: ``h_0``, or ``(h_0, c_0)`` for an LSTM, in the kernel's batch order.
+        weights: the flat weights, in ``_flat_weights_names`` order.
+        options: the module's configuration.
+        dropout: between layers; applied only when ``train``.
+        train: whether the module is training.
+
+    Returns:
+        ``(output, h_n)``, or ``(output, (h_n, c_n))`` for an LSTM.
+    """
+    kernel = _KERNELS[options.mode]
+    flat = list(weights)
+    if batch_sizes is None:
+        result = kernel(
+            input,
+            hx,
+            flat,
+            options.bias,
+            options.num_layers,
+            dropout,
+            train,
+            options.bidirectional,
+            options.batch_first,
+        )
+    else:
+        result = kernel(
+            input,
+            batch_sizes,
+            hx,
+            flat,
+            options.bias,
+            options.num_layers,
+            dropout,
+            train,
+            options.bidirectional,
+        )
+    return result[0], (result[1], result[2]) if options.mode == "LSTM" else result[1]
+
+
 def run_rnn(
     input: Tensor,
     lengths: Tensor | None,

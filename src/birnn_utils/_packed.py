@@ -16,7 +16,14 @@ from ._ops import RNNLike, packed_rnn
 from ._padding import run_on_the_right
 from ._tree import tree_map
 
-__all__ = ["RECURRENT", "cpu_lengths", "run_packed", "run_packed_core", "runs_kernel"]
+__all__ = [
+    "RECURRENT",
+    "cpu_lengths",
+    "run_packed",
+    "run_packed_core",
+    "runs_kernel",
+    "takes_lengths",
+]
 
 RECURRENT = (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)
 """The recurrent modules whose kernel :func:`~birnn_utils._ops.packed_rnn` runs."""
@@ -37,6 +44,36 @@ def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
         and not rnn._forward_hooks
         and not rnn._forward_pre_hooks
     )
+
+
+def takes_lengths(rnn: nn.Module) -> bool:
+    """Whether ``rnn`` is a :mod:`birnn_utils.nn` RNN/GRU/LSTM with the library's ``forward``.
+
+    Hooks or not: such a module computes the packed result itself from ``lengths=``, so a hooked
+    one is called as ``rnn(input, hx, lengths=lengths)`` (its hooks run, its final states are
+    exact, and it compiles), never over the padding.
+    """
+    return isinstance(rnn, RECURRENT[1:]) and type(rnn).forward in _NATIVE_FORWARDS
+
+
+def _own_shapes(rnn: nn.Module, input: Tensor) -> tuple[Any, Any] | None:
+    """What :func:`_shapes_of` gives, read from a native module's options; ``None`` otherwise.
+
+    Nothing is called, so hooks do not see a meta tensor (and cannot fail on one).
+    """
+    if not (isinstance(rnn, RECURRENT) and type(rnn).forward in _NATIVE_FORWARDS):
+        return None
+    names = ("bidirectional", "num_layers", "hidden_size", "proj_size", "mode")
+    bidirectional, num_layers, hidden, proj, mode = (getattr(rnn, name, 0) for name in names)
+    directions = 2 if bidirectional else 1
+    layers, out = int(num_layers) * directions, int(proj) or int(hidden)
+
+    def meta(*shape: int) -> Tensor:
+        return torch.empty(shape, dtype=input.dtype, device="meta")
+
+    h = meta(layers, 2, out)
+    state = (h, meta(layers, 2, int(hidden))) if mode == "LSTM" else h
+    return PackedSequence(meta(2, directions * out), torch.tensor([2]), None, None), state
 
 
 def cpu_lengths(lengths: LengthsLike, batch: int, steps: int, where: str) -> Tensor:
@@ -68,8 +105,11 @@ def _shapes_of(rnn: nn.Module, input: Tensor) -> tuple[Any, Any]:
     """What ``rnn`` returns for one packed step of two sequences, computed on the meta device.
 
     Only the shapes are real: nothing runs on the data, so no RNG is drawn (dropout) and no
-    running statistics move.
+    running statistics move. A native RNN/GRU/LSTM is not called at all: its options give them.
     """
+    own = _own_shapes(rnn, input)
+    if own is not None:
+        return own
     meta = {
         name: torch.empty_like(tensor, device="meta")
         for name, tensor in [*rnn.named_parameters(), *rnn.named_buffers()]
@@ -116,6 +156,8 @@ def run_packed_core(
     if runs_kernel(rnn):
         # Before any read of the lengths: under torch.compile this is one node of the graph.
         return packed_rnn(rnn, input, lengths, hx, where)
+    if takes_lengths(rnn):  # hooked: called, so that its hooks run
+        return rnn(input, hx, lengths=lengths)  # type: ignore[no-any-return]
     batch_dim = 0 if batch_first else 1
     steps, batch = input.shape[1 - batch_dim], input.shape[batch_dim]
     nonempty = lengths > 0
@@ -179,13 +221,17 @@ def run_packed(
     ``DataParallel``), ``rnn.batch_first`` is honoured, and sequences of **length 0** are
     allowed: only the rows with a positive length are packed and run, the others get zero
     outputs and keep their initial state (zeros by default) as their final state. When every
-    length is 0 the module does not run at all: the shapes come from a run on the ``meta``
-    device, which draws no random numbers and updates no statistics.
+    length is 0 the module is not called, nor are its hooks (a hooked :mod:`birnn_utils.nn`
+    module is, see below): the shapes come from the options of an RNN/GRU/LSTM, or from a run
+    of another module on the ``meta`` device, which draws no random numbers and updates no
+    statistics.
 
     The module is called as ``rnn(packed, hx)``, the ``nn.RNN`` convention, whatever it is,
     except for a ``torch.nn`` or :mod:`birnn_utils.nn` RNN/GRU/LSTM with its own ``forward`` and
     no forward hooks: its native kernel runs on its weights directly (the same computation),
     through the custom op ``birnn_utils::packed_rnn`` under ``torch.compile``/``torch.export``.
+    A :mod:`birnn_utils.nn` module with hooks is called as ``rnn(input, hx, lengths=lengths)``,
+    so that its hooks run (they see the padded input), with the same result.
     So ``run_packed`` compiles with ``fullgraph=True`` and ``dynamic=True`` for a
     :mod:`birnn_utils.nn` module; ``torch.compile`` refuses ``torch.nn``'s RNN modules
     themselves, even their attributes, so wrap one first with ``from_module`` (the same

@@ -19,9 +19,11 @@ from ._lengths import LengthsLike, check_cu_seqlens, check_lengths, lengths_tens
 
 __all__ = [
     "cu_seqlens_to_lengths",
+    "cu_seqlens_to_seq_idx",
     "lengths_to_cu_seqlens",
     "packed_to_varlen",
     "padded_to_varlen",
+    "seq_idx_of",
     "token_positions",
     "varlen_to_packed",
     "varlen_to_padded",
@@ -114,6 +116,43 @@ def cu_seqlens_to_lengths(cu_seqlens: Tensor) -> Tensor:
     """
     cu = check_cu_seqlens(cu_seqlens, None, None, "cu_seqlens_to_lengths")
     return cu[1:] - cu[:-1]
+
+
+def seq_idx_of(cu_seqlens: Tensor, total: int) -> Tensor:
+    """:func:`cu_seqlens_to_seq_idx` without its checks: int64 offsets, ``total`` known."""
+    return token_positions(cu_seqlens, total)[0].to(torch.int32).unsqueeze(0)
+
+
+def cu_seqlens_to_seq_idx(cu_seqlens: Tensor) -> Tensor:
+    """Each token's sequence index, the ``seq_idx`` that Mamba2 blocks take.
+
+    Varlen kernels that scan or convolve (``mamba_ssm``'s ``Mamba2``, ``causal_conv1d``) find
+    the sequence boundaries of a packed ``(1, total, D)`` batch in ``seq_idx``: token ``t``
+    belongs to sequence ``seq_idx[0, t]``. Empty sequences own no token, so their index never
+    appears. :class:`~birnn_utils.Bidirectional` builds it itself for modules that take it.
+
+    The result's size, the last offset, is read on the host: a sync when the offsets are on a
+    GPU, as for the value checks.
+
+    Args:
+        cu_seqlens: 1-D integer Tensor ``(B + 1,)`` of offsets: 0, then non-decreasing.
+
+    Returns:
+        int32 Tensor ``(1, total)`` on the offsets' device, ``total = cu_seqlens[-1]``.
+
+    Raises:
+        TypeError: if ``cu_seqlens`` is not an integer Tensor.
+        ValueError: if it is not 1-D, is empty, or (when value checks run) does not start at 0
+            or decreases.
+
+    Example:
+        >>> import torch
+        >>> from birnn_utils import cu_seqlens_to_seq_idx
+        >>> cu_seqlens_to_seq_idx(torch.tensor([0, 3, 3, 5], dtype=torch.int32))
+        tensor([[0, 0, 0, 2, 2]], dtype=torch.int32)
+    """
+    cu = check_cu_seqlens(cu_seqlens, None, None, "cu_seqlens_to_seq_idx")
+    return seq_idx_of(cu, int(cu[-1]))  # the result's size: read where the offsets are
 
 
 def padded_to_varlen(

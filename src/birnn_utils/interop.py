@@ -26,6 +26,7 @@ Nothing here imports Keras: :func:`from_keras` reads a layer through its ``get_c
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +88,16 @@ def _layer_input_size(rnn: nn.RNNBase, layer: int) -> int:
     return rnn.input_size if layer == 0 else len(_suffixes(rnn)) * output_size(rnn)
 
 
+def _index(layer: int) -> int:
+    """A numpy integer ``layer`` (an index read from an array) as the int it holds."""
+    return int(layer) if isinstance(layer, np.integer) else layer
+
+
+def _check_layer(layer: int, num_layers: int, where: str) -> int:
+    """:func:`check_layer`, also for a numpy integer."""
+    return check_layer(_index(layer), num_layers, where)
+
+
 def _check_keras_module(rnn: object, layer: int, where: str) -> tuple[nn.RNNBase, int]:
     module = _check_rnn(rnn, where, "rnn")
     if module.proj_size > 0:
@@ -94,7 +105,7 @@ def _check_keras_module(rnn: object, layer: int, where: str) -> tuple[nn.RNNBase
             f"{where}: `rnn` has proj_size={module.proj_size}, and Keras's LSTM has no "
             "projection: use proj_size=0"
         )
-    return module, check_layer(layer, module.num_layers, where)
+    return module, _check_layer(layer, module.num_layers, where)
 
 
 def _describe(rnn: nn.RNNBase) -> str:
@@ -413,9 +424,9 @@ def load_tf1_lstm_weights(
         kernel: numpy array (or Tensor) ``(input + H_out, 4 * hidden_size)``; ``input`` is the
             layer's input width, ``H_out`` is ``proj_size`` or ``hidden_size``.
         bias: ``(4 * hidden_size,)``.
-        forget_bias: the cell's ``forget_bias`` (1.0 is TensorFlow's default; 0.0 when the
-            checkpoint's bias already includes it).
-        layer: which layer; negative values count from the top.
+        forget_bias: the cell's ``forget_bias``, a real number (a numpy scalar too; 1.0 is
+            TensorFlow's default; 0.0 when the checkpoint's bias already includes it).
+        layer: which layer (an int or a numpy integer); negative values count from the top.
         direction: ``"forward"``, or ``"backward"`` for a bidirectional ``rnn``'s reverse
             direction.
 
@@ -444,9 +455,11 @@ def load_tf1_lstm_weights(
         raise ValueError(f"{where}: `direction` must be 'forward' or 'backward', got {direction!r}")
     if direction == "backward" and not rnn.bidirectional:
         raise ValueError(f"{where}: direction='backward' needs a bidirectional `rnn`")
-    layer = check_layer(layer, rnn.num_layers, where)
-    if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
+    layer = _check_layer(layer, rnn.num_layers, where)
+    # numbers.Real: numpy scalars too (np.float32(1.0) read from a checkpoint or a config).
+    if isinstance(forget_bias, (bool, np.bool_)) or not isinstance(forget_bias, numbers.Real):
         raise TypeError(f"{where}: `forget_bias` must be a float, got {type(forget_bias).__name__}")
+    forget_bias = float(forget_bias)
     hidden, inputs = rnn.hidden_size, _layer_input_size(rnn, layer)
     h_out = output_size(rnn)
     fused = _as_tensor(kernel, where, "kernel")
@@ -488,7 +501,7 @@ def _direction_states(state: Any, layer: int, where: str) -> list[Tensor]:
     out = []
     for part in parts:
         if part.dim() == 3:  # a unidirectional module's h_n: (num_layers, B, H)
-            part = part[check_layer(layer, part.shape[0], where)]
+            part = part[_check_layer(layer, part.shape[0], where)]
         elif part.dim() != 2:
             raise ValueError(
                 f"{where}: a direction's state must be B x H, or (num_layers, B, H), got shape "
@@ -530,6 +543,7 @@ def keras_states(states: Any, *, layer: int = -1) -> list[Tensor]:
         (True, torch.Size([2, 4]))
     """
     where = "keras_states"
+    layer = _index(layer)
     if isinstance(states, Directions):
         forward = _direction_states(states.forward, layer, where)
         backward = _direction_states(states.backward, layer, where)

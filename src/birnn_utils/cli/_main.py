@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -108,7 +109,11 @@ def _explain(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"birnn-utils explain: error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(info, indent=2) if args.json else format_layout(info))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        # COLUMNS if set, else the terminal's width, else 80 (output piped or redirected).
+        print(format_layout(info, width=shutil.get_terminal_size(fallback=(80, 24)).columns))
     return 0
 
 
