@@ -11,12 +11,12 @@ whatever layout the kernel gives. The backward is a second op,
 ``birnn_utils::packed_rnn_backward``, that recomputes the forward with autograd, so its
 gradients are those of eager torch on the packed batch. Under ``torch.autocast`` the op runs
 wholly in autocast's dtype (its autocast rule casts every floating input), as cuDNN's RNN does;
-:func:`packed_rnn`'s eager path does the same, so eager and compiled agree.
+:func:`run_rnn` and :func:`run_kernel`, the eager paths, do the same, so eager and compiled
+agree.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, cast
@@ -109,6 +109,9 @@ def run_kernel(
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
     """Call the native kernel exactly as ``torch.nn.RNN/GRU/LSTM.forward`` calls it.
 
+    Under ``torch.autocast`` it follows the op's rule instead: every floating input in autocast's
+    dtype, the kernel run with autocast off.
+
     Args:
         input: ``T x B x D`` (``B x T x D`` with ``batch_first``), or a PackedSequence's
             ``data`` (``N x D``) when ``batch_sizes`` are given.
@@ -122,6 +125,15 @@ def run_kernel(
     Returns:
         ``(output, h_n)``, or ``(output, (h_n, c_n))`` for an LSTM.
     """
+    device_type = input.device.type
+    dtype = _autocast_dtype(device_type)
+    if dtype is not None:
+        # The op's autocast rule, here too, so that eager and compiled code agree.
+        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+        with torch.autocast(device_type, enabled=False):
+            state = h0 if c0 is None else (h0, c0)
+            return run_kernel(input, batch_sizes, state, weights, options, dropout, train)
     kernel = _KERNELS[options.mode]
     flat = list(weights)
     if batch_sizes is None:
@@ -163,6 +175,8 @@ def run_rnn(
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run the native kernel: on the padded batch (``lengths=None``) or pack, run, pad back.
 
+    Under ``torch.autocast``, every floating input in autocast's dtype, as the op does.
+
     Args:
         input: ``T x B x D`` (``B x T x D`` with ``batch_first``).
         lengths: CPU int64 ``(B,)`` in ``[0, T]``, any order, or ``None`` for all ``T``.
@@ -178,6 +192,13 @@ def run_rnn(
         zeros at padding, final states at each sequence's last valid step; rows of length 0 get
         zero outputs and keep ``h0``/``c0``.
     """
+    device_type = input.device.type
+    dtype = _autocast_dtype(device_type)
+    if dtype is not None:
+        # The op's autocast rule, here too, so that eager and compiled code agree.
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+        with torch.autocast(device_type, enabled=False):
+            return run_rnn(input, lengths, h0, c0, weights, options, dropout, train)
     kernel = _KERNELS[options.mode]
     # cuDNN refuses a non-contiguous hx ("rnn: hx is not contiguous"), e.g. a transposed one.
     h0, c0 = h0.contiguous(), None if c0 is None else c0.contiguous()
@@ -564,16 +585,8 @@ def packed_rnn(
         output, h_n, c_opt = _packed_rnn_op(input, cpu_lengths, h0, c0, weights, *options)
         c_n: Tensor | None = c_opt
     else:
-        # Eager: the same function without the op, so autograd records the native kernel; under
-        # autocast, with the op's autocast rule, so that eager and compiled agree.
-        device_type = input.device.type
-        dtype = _autocast_dtype(device_type)
-        autocast_off: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if dtype is not None:
-            input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
-            autocast_off = torch.autocast(device_type, enabled=False)
-        with autocast_off:
-            output, h_n, c_n = run_rnn(
-                input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
-            )
+        # Eager: the same function without the op, so autograd records the native kernel.
+        output, h_n, c_n = run_rnn(
+            input, cpu_lengths, h0, c0, weights, options, rnn.dropout, rnn.training
+        )
     return output, h_n if c_n is None or not lstm else (h_n, c_n)
