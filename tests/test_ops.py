@@ -339,6 +339,28 @@ def test_packed_rnn_with_one_row_compiles() -> None:
     assert_close(list(compiled(x, *hx)), [expected_output, expected_h, expected_c])
 
 
+class Unbatched(nn.Module):
+    """An LSTM on one ``T x D`` sequence, its ``hx`` a column of batched states."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = bnn.LSTM(INPUT_SIZE, HIDDEN, num_layers=2, proj_size=2)
+
+    def forward(self, x: Tensor, h: Tensor, c: Tensor) -> Tensor:
+        output, (h_n, c_n) = self.lstm(x, (h[:, 1], c[:, 1]))  # L x H, not contiguous
+        return weighted([output, h_n, c_n])
+
+
+@inductor_warning
+def test_inductor_unbatched_input_with_a_strided_hx() -> None:
+    """Unbatched input (the module makes it a batch of 1) trains under inductor as in eager."""
+    torch.manual_seed(0)
+    model = Unbatched().to(DTYPE)
+    x = torch.randn(5, INPUT_SIZE, dtype=DTYPE)
+    h, c = torch.randn(2, 3, 2, dtype=DTYPE), torch.randn(2, 3, HIDDEN, dtype=DTYPE)
+    assert_compiled_step_equals_eager(model, (x, h, c))
+
+
 def weighted(result: Any) -> Tensor:
     flat = [t for part in result for t in (part if isinstance(part, tuple) else (part,))]
     return torch.stack(
