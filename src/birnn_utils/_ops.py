@@ -6,8 +6,13 @@ compiler: one opaque node whose eager implementation packs (``enforce_sorted=Fal
 kernel ``torch.nn.RNN/GRU/LSTM.forward`` itself runs (``torch.rnn_tanh``, ``torch.rnn_relu``,
 ``torch.gru``, ``torch.lstm``, the same functions as ``torch._VF``'s) with the module's flat
 weights, and pads back to ``T``. A fake implementation gives the shapes (``T`` and ``B`` may be
-symbolic); the backward is a second op, ``birnn_utils::packed_rnn_backward``, that recomputes
-the forward with autograd, so its gradients are those of eager torch on the packed batch.
+symbolic) and the strides: every output, and every gradient of the backward, is contiguous,
+whatever layout the kernel gives. The backward is a second op,
+``birnn_utils::packed_rnn_backward``, that recomputes the forward with autograd, so its
+gradients are those of eager torch on the packed batch. Under ``torch.autocast`` the op runs
+wholly in autocast's dtype (its autocast rule casts every floating input), as cuDNN's RNN does;
+:func:`run_rnn` and :func:`run_kernel`, the eager paths, do the same, so eager and compiled
+agree.
 """
 
 from __future__ import annotations
@@ -104,6 +109,9 @@ def run_kernel(
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
     """Call the native kernel exactly as ``torch.nn.RNN/GRU/LSTM.forward`` calls it.
 
+    Under ``torch.autocast`` it follows the op's rule instead: every floating input in autocast's
+    dtype, the kernel run with autocast off.
+
     Args:
         input: ``T x B x D`` (``B x T x D`` with ``batch_first``), or a PackedSequence's
             ``data`` (``N x D``) when ``batch_sizes`` are given.
@@ -117,6 +125,15 @@ def run_kernel(
     Returns:
         ``(output, h_n)``, or ``(output, (h_n, c_n))`` for an LSTM.
     """
+    device_type = input.device.type
+    dtype = _autocast_dtype(device_type)
+    if dtype is not None:
+        # The op's autocast rule, here too, so that eager and compiled code agree.
+        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+        with torch.autocast(device_type, enabled=False):
+            state = h0 if c0 is None else (h0, c0)
+            return run_kernel(input, batch_sizes, state, weights, options, dropout, train)
     kernel = _KERNELS[options.mode]
     flat = list(weights)
     if batch_sizes is None:
@@ -158,6 +175,8 @@ def run_rnn(
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run the native kernel: on the padded batch (``lengths=None``) or pack, run, pad back.
 
+    Under ``torch.autocast``, every floating input in autocast's dtype, as the op does.
+
     Args:
         input: ``T x B x D`` (``B x T x D`` with ``batch_first``).
         lengths: CPU int64 ``(B,)`` in ``[0, T]``, any order, or ``None`` for all ``T``.
@@ -173,7 +192,16 @@ def run_rnn(
         zeros at padding, final states at each sequence's last valid step; rows of length 0 get
         zero outputs and keep ``h0``/``c0``.
     """
+    device_type = input.device.type
+    dtype = _autocast_dtype(device_type)
+    if dtype is not None:
+        # The op's autocast rule, here too, so that eager and compiled code agree.
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+        with torch.autocast(device_type, enabled=False):
+            return run_rnn(input, lengths, h0, c0, weights, options, dropout, train)
     kernel = _KERNELS[options.mode]
+    # cuDNN refuses a non-contiguous hx ("rnn: hx is not contiguous"), e.g. a transposed one.
+    h0, c0 = h0.contiguous(), None if c0 is None else c0.contiguous()
     hx: Tensor | tuple[Tensor, Tensor] = h0 if c0 is None else (h0, c0)
     flat = list(weights)
     if lengths is None:
@@ -282,7 +310,10 @@ def _packed_rnn_op(
 ) -> tuple[Tensor, Tensor, Tensor]:
     options = Options(mode, num_layers, bias, batch_first, bidirectional)
     output, h_n, c_n = run_rnn(input, lengths, h0, c0, weights, options)
-    return output, h_n, _no_c(h0) if c_n is None else c_n
+    # One layout whatever the kernel and path (cuDNN or not, packed or not, batch_first, rows of
+    # length 0, a transposed h0): contiguous, as the fake kernel promises the compiler.
+    c_out = _no_c(h0) if c_n is None else c_n
+    return output.contiguous(), h_n.contiguous(), c_out.contiguous()
 
 
 @_packed_rnn_op.register_fake
@@ -296,8 +327,9 @@ def _(
 ) -> tuple[Tensor, Tensor, Tensor]:
     bidirectional = Options(*options).bidirectional  # type: ignore[arg-type]
     width = (2 if bidirectional else 1) * h0.shape[2]
-    output = input.new_empty(*input.shape[:2], width)
-    return output, torch.empty_like(h0), _no_c(h0) if c0 is None else torch.empty_like(c0)
+    output = input.new_empty((input.shape[0], input.shape[1], width))
+    c_n = _no_c(h0) if c0 is None else c0.new_empty(c0.shape)
+    return output, h0.new_empty(h0.shape), c_n
 
 
 def _in_fresh_thread(fn: Callable[[], list[Tensor]], device: torch.device) -> list[Tensor]:
@@ -356,9 +388,29 @@ def _packed_rnn_backward_op(
             # train=True: cuDNN computes a backward only after a training-mode forward.
             output, h_n, c_n = run_rnn(x, lengths, h, c, flat, options, train=True)
             outputs = [output, h_n, *([] if c_n is None else [c_n])]
-            found = torch.autograd.grad(outputs, copies, grads, allow_unused=True)
-        pairs = zip(found, leaves, strict=True)
-        return [torch.zeros_like(leaf) if g is None else g for g, leaf in pairs]
+            # With B = 0 or every length 0 the output is new zeros, independent of the leaves.
+            pairs = [(o, g) for o, g in zip(outputs, grads, strict=True) if o.requires_grad]
+            found: Sequence[Tensor | None] = (
+                torch.autograd.grad(
+                    [o for o, _ in pairs], copies, [g for _, g in pairs], allow_unused=True
+                )
+                if pairs
+                else [None] * len(copies)
+            )
+        # Contiguous, as the fake kernel promises: the kernels' own gradient layouts vary
+        # (a batch_first input's is transposed on the padded path, not on the packed one).
+        # A row of length 0 passes grad_h through to h0's gradient: an op may not return its
+        # input, so that one is copied.
+        given = {g.untyped_storage().data_ptr() for g in grads}
+        result = []
+        for g, leaf in zip(found, leaves, strict=True):
+            if g is None:
+                result.append(leaf.new_zeros(leaf.shape))
+                continue
+            g = g.contiguous()
+            passed_through = g.untyped_storage().data_ptr() in given  # or empty, B = 0
+            result.append(g.clone() if passed_through else g)
+        return result
 
     result = _in_fresh_thread(recompute, input.device)
     if c0 is None:
@@ -378,13 +430,8 @@ def _(
     weights: list[Tensor],
     *options: object,
 ) -> list[Tensor]:
-    grad_c0 = _no_c(h0) if c0 is None else torch.empty_like(c0)
-    return [
-        torch.empty_like(input),
-        torch.empty_like(h0),
-        grad_c0,
-        *[torch.empty_like(w) for w in weights],
-    ]
+    leaves = [input, h0, _no_c(h0) if c0 is None else c0, *weights]
+    return [leaf.new_empty(leaf.shape) for leaf in leaves]
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -406,6 +453,72 @@ def _backward(
 
 
 _packed_rnn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast runs the op in on ``device_type``, or ``None`` outside autocast."""
+    # The meta device (and others) have no autocast; asking would raise.
+    if not torch.amp.is_autocast_available(device_type):
+        return None
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
+
+
+def _cast(tensor: Tensor, device_type: str, dtype: torch.dtype) -> Tensor:
+    # autocast's own eligibility rule: floating, on the autocast device, and not float64.
+    eligible = (
+        tensor.is_floating_point()
+        and tensor.device.type == device_type
+        and tensor.dtype is not torch.float64
+    )
+    return tensor.to(dtype) if eligible else tensor
+
+
+def _autocast_inputs(
+    device_type: str,
+    dtype: torch.dtype,
+    input: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    weights: Sequence[Tensor],
+) -> tuple[Tensor, Tensor, Tensor | None, list[Tensor]]:
+    """The op's autocast rule: every floating input in autocast's ``dtype``.
+
+    What autocast does with cuDNN's RNN on CUDA, and what ``torch.nn.LSTM`` (and, measured with
+    torch 2.13, ``torch.nn.RNN``) do on the CPU without packing; the kernel then runs with
+    autocast off. Unlike ``register_autocast``'s fixed dtype, ``dtype`` is the one in force.
+    """
+    return (
+        _cast(input, device_type, dtype),
+        _cast(h0, device_type, dtype),
+        None if c0 is None else _cast(c0, device_type, dtype),
+        [_cast(w, device_type, dtype) for w in weights],
+    )
+
+
+def _autocast_kernel(device_type: str) -> Callable[..., Any]:
+    """The op's kernel for autocast's dispatch key on ``device_type``."""
+
+    def kernel(
+        input: Tensor, lengths: Tensor | None, h0: Tensor, c0: Tensor | None,
+        weights: list[Tensor], *options: Any,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        dtype = torch.get_autocast_dtype(device_type)
+        input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
+        with torch.autocast(device_type, enabled=False):
+            result = torch.ops.birnn_utils.packed_rnn.default(
+                input, lengths, h0, c0, weights, *options
+            )
+        return cast(tuple[Tensor, Tensor, Tensor], result)
+
+    return kernel
+
+
+_LIBRARY = torch.library.Library("birnn_utils", "IMPL")  # type: ignore[no-untyped-call]
+for _device_type, _key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
+    _kernel = _autocast_kernel(_device_type)
+    _LIBRARY.impl("packed_rnn", _kernel, _key)  # type: ignore[no-untyped-call]
 
 
 def packed_rnn(
