@@ -277,7 +277,7 @@ def _in_chromium(page: Path, width: int, height: int, script: str) -> Any:
 
 
 NEEDS_CHROMIUM = pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="needs chromium (not in CI)"
+    shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"
 )
 
 
