@@ -133,33 +133,27 @@ def run_kernel(
         input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
         with torch.autocast(device_type, enabled=False):
             state = h0 if c0 is None else (h0, c0)
-            return run_kernel(input, batch_sizes, state, weights, options, dropout, train)
+            return _call_kernel(input, batch_sizes, state, weights, options, dropout, train)
+    return _call_kernel(input, batch_sizes, hx, weights, options, dropout, train)
+
+
+def _call_kernel(
+    input: Tensor,
+    batch_sizes: Tensor | None,
+    hx: Tensor | tuple[Tensor, Tensor],
+    weights: Sequence[Tensor],
+    options: Options,
+    dropout: float,
+    train: bool,
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """:func:`run_kernel` without its autocast rule: the kernel's two call forms."""
     kernel = _KERNELS[options.mode]
     flat = list(weights)
+    common = (options.bias, options.num_layers, dropout, train, options.bidirectional)
     if batch_sizes is None:
-        result = kernel(
-            input,
-            hx,
-            flat,
-            options.bias,
-            options.num_layers,
-            dropout,
-            train,
-            options.bidirectional,
-            options.batch_first,
-        )
+        result = kernel(input, hx, flat, *common, options.batch_first)
     else:
-        result = kernel(
-            input,
-            batch_sizes,
-            hx,
-            flat,
-            options.bias,
-            options.num_layers,
-            dropout,
-            train,
-            options.bidirectional,
-        )
+        result = kernel(input, batch_sizes, hx, flat, *common)
     return result[0], (result[1], result[2]) if options.mode == "LSTM" else result[1]
 
 
@@ -199,29 +193,18 @@ def run_rnn(
         input, h0, c0, weights = _autocast_inputs(device_type, dtype, input, h0, c0, weights)
         with torch.autocast(device_type, enabled=False):
             return run_rnn(input, lengths, h0, c0, weights, options, dropout, train)
-    kernel = _KERNELS[options.mode]
     # cuDNN refuses a non-contiguous hx ("rnn: hx is not contiguous"), e.g. a transposed one.
     h0, c0 = h0.contiguous(), None if c0 is None else c0.contiguous()
-    hx: Tensor | tuple[Tensor, Tensor] = h0 if c0 is None else (h0, c0)
-    flat = list(weights)
     if lengths is None:
-        result = kernel(
-            input,
-            hx,
-            flat,
-            options.bias,
-            options.num_layers,
-            dropout,
-            train,
-            options.bidirectional,
-            options.batch_first,
+        output, state = _call_kernel(
+            input, None, h0 if c0 is None else (h0, c0), weights, options, dropout, train
         )
-        return result[0], result[1], result[2] if c0 is not None else None
+        return (output, state, None) if isinstance(state, Tensor) else (output, *state)
     batch_dim = 0 if options.batch_first else 1
     batch, steps = input.shape[batch_dim], input.shape[1 - batch_dim]
     nonempty = lengths > 0
     if bool(nonempty.all()) and batch > 0:
-        return _pack_run_pad(kernel, input, lengths, h0, c0, flat, options, dropout, train, steps)
+        return _pack_run_pad(input, lengths, h0, c0, weights, options, dropout, train, steps)
     # pack_padded_sequence rejects length 0: run the other rows, give these zeros and h0/c0.
     directions = 2 if options.bidirectional else 1
     output = input.new_zeros(
@@ -234,12 +217,11 @@ def run_rnn(
         return output, h0.clone(), None if c0 is None else c0.clone()
     on_device = rows.to(input.device)
     sub_output, sub_h, sub_c = _pack_run_pad(
-        kernel,
         input.index_select(batch_dim, on_device),
         lengths[rows],
         h0.index_select(1, on_device),
         None if c0 is None else c0.index_select(1, on_device),
-        flat,
+        weights,
         options,
         dropout,
         train,
@@ -251,12 +233,11 @@ def run_rnn(
 
 
 def _pack_run_pad(
-    kernel: Callable[..., Any],
     input: Tensor,
     lengths: Tensor,
     h0: Tensor,
     c0: Tensor | None,
-    weights: list[Tensor],
+    weights: Sequence[Tensor],
     options: Options,
     dropout: float,
     train: bool,
@@ -271,23 +252,16 @@ def _pack_run_pad(
         if c0 is None
         else (h0.index_select(1, order), c0.index_select(1, order))
     )
-    result = kernel(
-        packed.data,
-        packed.batch_sizes,
-        hx,
-        weights,
-        options.bias,
-        options.num_layers,
-        dropout,
-        train,
-        options.bidirectional,
+    data, state = _call_kernel(
+        packed.data, packed.batch_sizes, hx, weights, options, dropout, train
     )
     output, _ = pad_packed_sequence(
-        packed._replace(data=result[0]), batch_first=options.batch_first, total_length=steps
+        packed._replace(data=data), batch_first=options.batch_first, total_length=steps
     )
     back = cast(Tensor, packed.unsorted_indices)
-    c_n = result[2].index_select(1, back) if c0 is not None else None
-    return output, result[1].index_select(1, back), c_n
+    if isinstance(state, Tensor):
+        return output, state.index_select(1, back), None
+    return output, state[0].index_select(1, back), state[1].index_select(1, back)
 
 
 def _no_c(h0: Tensor) -> Tensor:
