@@ -4,9 +4,11 @@ A cell maps one step's input and the state to the new state, ``cell(x_t, state) 
 new_state``; these modules run it over time. With ``lengths`` the batch shrinks as sequences
 end, as packing does: the rows are sorted by length once, on the host, and step ``t`` runs the
 ``batch_sizes[t]`` sequences still going, so a finished sequence's state is its final state and
-padding never enters the cell. Every cell is called as it is, torch's own included (hoisting
-their input projections out of the loop into one product bought nothing on the CPU, and its
-longer autograd graph made the backward pass slower).
+padding never enters the cell. A cell is called at each step, except torch's own cells without
+hooks: their kernel (``torch.lstm_cell`` ...) is called directly with the weights read once per
+call, which computes the same, bit for bit, without the module's per-step call and checks.
+(Hoisting their input projections out of the loop into one product bought nothing on the CPU,
+and its longer autograd graph made the backward pass slower.)
 """
 
 from __future__ import annotations
@@ -508,7 +510,10 @@ class Recurrent(_Runner):
     ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell``, unchanged, or any module with the
     protocol ``cell(x_t, state) -> new_state``: ``x_t`` is ``(B, D)`` and the state a Tensor
     ``(B, S)`` or a tuple of them, as ``nn.LSTMCell``'s ``(h, c)``. The output at each step is
-    ``new_state``, or its first element for a tuple.
+    ``new_state``, or its first element for a tuple. The cell is called at each step, hooks and
+    all, except torch's three cells of exactly those classes without hooks: their kernel runs
+    directly, with what the cell would compute, and a parametrization of their weights is
+    evaluated once per call (as ``nn.LSTM`` does), not at each step.
 
     For ``hx=None`` the initial state is, in this order: ``cell.initial_state(batch, like)``
     when the cell has that method (``like`` is the input, for its dtype and device); zeros
