@@ -395,3 +395,113 @@ def test_hooked_torch_cell_runs_its_forward() -> None:
     cell.register_forward_hook(lambda *args: calls.append(1))
     torch.testing.assert_close(Recurrent(cell)(x, lengths=[4, 2])[0], plain)
     assert len(calls) == 4
+
+
+def torch_cell(kind: str, size: int, dtype: torch.dtype, bias: bool = True) -> nn.Module:
+    options: dict[str, Any] = {"bias": bias, "dtype": dtype}
+    if kind.startswith("rnn"):
+        return nn.RNNCell(size, 4, nonlinearity=kind[4:], **options)
+    return (nn.GRUCell if kind == "gru" else nn.LSTMCell)(size, 4, **options)
+
+
+def stack_of(kind: str, dtype: torch.dtype, bias: bool = True) -> StackedRecurrent:
+    torch.manual_seed(0)
+    return StackedRecurrent(
+        lambda n: torch_cell(kind, n, dtype, bias), 3, 2, bidirectional=True, batch_first=True
+    )
+
+
+def run_and_grads(stack: StackedRecurrent, lengths: list[int] | None) -> list[Tensor]:
+    """The output, the final states and every gradient of one seeded forward and backward."""
+    gen = torch.Generator().manual_seed(1)
+    dtype = next(stack.parameters()).dtype
+    x = torch.randn(len(LENGTHS), 5, 3, generator=gen, dtype=dtype).requires_grad_()
+    out, h_n = stack(x, lengths=lengths)
+    parts = state_parts(h_n)
+    loss = (out * torch.randn(out.shape, generator=gen, dtype=dtype)).sum()
+    loss = loss + sum(h.sum() * (i + 2) for i, h in enumerate(parts))
+    stack.zero_grad()
+    loss.backward()
+    return [out, *parts, *grads(x), *grads(*stack.parameters())]
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("lengths", [LENGTHS, None])
+def test_torch_cells_run_their_kernel_with_the_module_results(
+    monkeypatch: pytest.MonkeyPatch, kind: str, dtype: torch.dtype, lengths: list[int] | None
+) -> None:
+    # A torch cell without hooks runs its kernel, never its forward, and gives bit for bit what
+    # calling the cell gives (a no-op hook makes the runner call it).
+    stack = stack_of(kind, dtype, bias=kind != "rnn_relu")
+    hooked = stack_of(kind, dtype, bias=kind != "rnn_relu")
+    for cell in hooked.cells:
+        cell.register_forward_pre_hook(lambda *args: None)
+    expected = run_and_grads(hooked, lengths)
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("the cell's forward ran")
+
+    monkeypatch.setattr(type(stack.cells[0]), "forward", refuse)
+    got = run_and_grads(stack, lengths)
+    assert len(got) == len(expected)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+class Scaled(nn.Module):
+    """A parametrization that counts its evaluations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, weight: Tensor) -> Tensor:
+        self.calls += 1
+        return weight * 0.5
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_parametrized_torch_cell_is_evaluated_once_per_call(kind: str) -> None:
+    stacks = [stack_of(kind, torch.float64) for _ in range(2)]
+    scalings = []
+    for stack in stacks:
+        for cell in stack.cells:
+            scaled = Scaled()
+            torch.nn.utils.parametrize.register_parametrization(cell, "weight_hh", scaled)
+            scalings.append(scaled)
+    for cell in stacks[1].cells:  # the module path: the parametrization runs at every step
+        cell.register_forward_hook(lambda *args: None)
+    for scaled in scalings:
+        scaled.calls = 0  # registering evaluated it
+    got, expected = (run_and_grads(stack, LENGTHS) for stack in stacks)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+    # Once per call through the kernel, as nn.LSTM does; once per step through the module.
+    assert [scaled.calls for scaled in scalings] == [1] * 4 + [max(LENGTHS)] * 4
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        lambda cell, hook: cell.register_forward_hook(hook),
+        lambda cell, hook: cell.register_forward_pre_hook(hook),
+        lambda cell, hook: cell.register_full_backward_hook(hook),
+        lambda cell, hook: torch.nn.modules.module.register_module_forward_hook(hook),
+        lambda cell, hook: torch.nn.modules.module.register_module_forward_pre_hook(hook),
+    ],
+    ids=["forward", "forward_pre", "backward", "global_forward", "global_forward_pre"],
+)
+def test_hooked_torch_cell_is_called_at_each_step(register: Any) -> None:
+    cell = nn.LSTMCell(3, 4, dtype=DTYPE)
+    runner = Recurrent(cell)
+    x = torch.randn(4, 2, 3, dtype=DTYPE, requires_grad=True)
+    plain = runner(x, lengths=[4, 2])[0]
+    calls = []
+    handle = register(cell, lambda module, *args: calls.append(module))
+    try:
+        hooked = runner(x, lengths=[4, 2])[0]
+        hooked.sum().backward()
+    finally:
+        handle.remove()
+    torch.testing.assert_close(hooked, plain, rtol=0, atol=0)
+    assert calls.count(cell) == 4  # once per step (a global hook sees the runner too)

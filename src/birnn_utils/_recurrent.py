@@ -4,9 +4,11 @@ A cell maps one step's input and the state to the new state, ``cell(x_t, state) 
 new_state``; these modules run it over time. With ``lengths`` the batch shrinks as sequences
 end, as packing does: the rows are sorted by length once, on the host, and step ``t`` runs the
 ``batch_sizes[t]`` sequences still going, so a finished sequence's state is its final state and
-padding never enters the cell. Every cell is called as it is, torch's own included (hoisting
-their input projections out of the loop into one product bought nothing on the CPU, and its
-longer autograd graph made the backward pass slower).
+padding never enters the cell. A cell is called at each step, except torch's own cells without
+hooks: their kernel (``torch.lstm_cell`` ...) is called directly with the weights read once per
+call, which computes the same, bit for bit, without the module's per-step call and checks.
+(Hoisting their input projections out of the loop into one product bought nothing on the CPU,
+and its longer autograd graph made the backward pass slower.)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules import module as _module_hooks
+from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_tensor, format_shape
@@ -116,8 +120,64 @@ def _make_plan(
     )
 
 
+_KERNELS: dict[tuple[type[nn.Module], str | None], Callable[..., Any]] = {
+    (nn.LSTMCell, None): torch.lstm_cell,
+    (nn.GRUCell, None): torch.gru_cell,
+    (nn.RNNCell, "tanh"): torch.rnn_tanh_cell,
+    (nn.RNNCell, "relu"): torch.rnn_relu_cell,
+}
+"""The kernel each torch cell's ``forward`` calls on a batched step (``nonlinearity`` for RNN)."""
+
+
+def _runs_plainly(cell: nn.Module) -> bool:
+    """Whether calling ``cell`` would run its ``forward`` and nothing else.
+
+    The test of ``nn.Module.__call__``'s own fast path: no hook of the module's or global, of
+    any kind, and no tracing (``torch.jit.trace`` records each module call).
+    """
+    return not (
+        cell._forward_hooks
+        or cell._forward_pre_hooks
+        or cell._backward_hooks
+        or cell._backward_pre_hooks
+        or _module_hooks._global_forward_hooks
+        or _module_hooks._global_forward_pre_hooks
+        or _module_hooks._global_backward_hooks
+        or _module_hooks._global_backward_pre_hooks
+        or torch.jit.is_tracing()  # type: ignore[no-untyped-call]
+    )
+
+
+def _kernel_step(cell: nn.Module, is_tuple: bool) -> Step | None:
+    """A torch cell's step as its kernel, for what calling the cell would compute; else None.
+
+    For an ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell`` of exactly that class (or that
+    class parametrized) with no hooks: the module's per-step checks and call cost as much as
+    the step's kernel on small batches. The weights are read once here, through ``getattr``
+    (so a parametrization is evaluated once per call, as ``nn.LSTM`` does), and passed to the
+    kernel ``forward`` itself calls, with the same arguments, so the results are the same.
+    """
+    cls = type(cell)
+    if parametrize.is_parametrized(cell):
+        cls = cls.__bases__[0]
+    if cls not in _TORCH_CELLS or "forward" in vars(cell) or not _runs_plainly(cell):
+        return None
+    kernel = _KERNELS.get((cls, getattr(cell, "nonlinearity", None)))
+    if kernel is None or is_tuple != (cls is nn.LSTMCell):
+        return None
+    weights = tuple(
+        getattr(cell, name) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
+    if is_tuple:
+        return lambda x, state: tuple(kernel(x, state, *weights))
+    return lambda x, state: (kernel(x, state[0], *weights),)
+
+
 def _stepper(cell: nn.Module, is_tuple: bool) -> Step:
     """The cell as a step on tuple states; a plain state goes to the cell as a Tensor."""
+    fast = _kernel_step(cell, is_tuple)
+    if fast is not None:
+        return fast
 
     def step(x: Tensor, state: State) -> State:
         new = cell(x, state if is_tuple else state[0])
@@ -450,7 +510,10 @@ class Recurrent(_Runner):
     ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell``, unchanged, or any module with the
     protocol ``cell(x_t, state) -> new_state``: ``x_t`` is ``(B, D)`` and the state a Tensor
     ``(B, S)`` or a tuple of them, as ``nn.LSTMCell``'s ``(h, c)``. The output at each step is
-    ``new_state``, or its first element for a tuple.
+    ``new_state``, or its first element for a tuple. The cell is called at each step, hooks and
+    all, except torch's three cells of exactly those classes without hooks: their kernel runs
+    directly, with what the cell would compute, and a parametrization of their weights is
+    evaluated once per call (as ``nn.LSTM`` does), not at each step.
 
     For ``hx=None`` the initial state is, in this order: ``cell.initial_state(batch, like)``
     when the cell has that method (``like`` is the input, for its dtype and device); zeros
