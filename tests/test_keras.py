@@ -89,7 +89,8 @@ def compare(
     initial_state = [rng.normal(size=(B, H)).astype(np.float32) for _ in range(states)]
     kwargs: dict[str, Any] = {"initial_state": initial_state} if initial else {}
     if padding != "full":
-        kwargs["mask"] = lengths_to_mask(lengths, T, padding_side=padding).numpy()  # type: ignore[arg-type]
+        mask = lengths_to_mask(lengths, T, padding_side=padding)  # type: ignore[arg-type]
+        kwargs["mask"] = mask.numpy()
     result = [numpy(r) for r in bidirectional(x, **kwargs)]
 
     rnn = from_keras(bidirectional)

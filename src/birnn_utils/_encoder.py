@@ -92,8 +92,9 @@ _WRAPPERS: dict[type[nn.Module], Any] = {
 def _compilable(rnn: nn.Module) -> nn.Module:
     """``rnn``, or for a plain ``torch.nn`` RNN/GRU/LSTM its :mod:`birnn_utils.nn` counterpart.
 
-    ``torch.compile`` refuses ``torch.nn``'s RNN modules; the counterpart holds the very same
-    Parameters under the same names. Subclasses, parametrized modules and modules with forward
+    ``torch.compile`` does not trace ``torch.nn``'s RNN modules (a graph break: the module runs
+    eagerly; an error under ``fullgraph=True``); the counterpart holds the very same Parameters
+    under the same names. Subclasses, parametrized modules and modules with forward
     hooks are kept as they are: their forward is not the kernel alone.
     """
     wrapper = _WRAPPERS.get(type(rnn))
@@ -191,7 +192,8 @@ class BiRNNEncoder(nn.Module):
     graph, with lengths or a mask, for any ``T`` and ``B``, and ``torch.export`` takes it with
     dynamic ``T`` and ``B``; the recurrence is one node, the custom op
     ``birnn_utils::packed_rnn``. For that, a plain ``torch.nn.RNN``/``GRU``/``LSTM`` (which
-    ``torch.compile`` refuses) is replaced by its :mod:`birnn_utils.nn` counterpart built with
+    ``torch.compile`` does not trace: a graph break, the module runs eagerly; an error under
+    ``fullgraph=True``) is replaced by its :mod:`birnn_utils.nn` counterpart built with
     ``from_module``: ``encoder.rnn`` is that module, holding the very Parameters of the one
     given, under the same names, so the ``state_dict`` keys stay ``rnn.weight_ih_l0``, ... and
     training the encoder trains the given module. Subclasses, parametrized modules and modules

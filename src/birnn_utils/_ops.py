@@ -1,6 +1,7 @@
 """The custom op that runs a native RNN kernel on right-padded, variable-length sequences.
 
-``torch.compile`` refuses ``torch.nn``'s RNN modules, and packing (``pack_padded_sequence``)
+``torch.compile`` does not trace ``torch.nn``'s RNN modules (a graph break: the module runs
+eagerly; an error under ``fullgraph=True``), and packing (``pack_padded_sequence``)
 reads the lengths' values, which a graph cannot. ``birnn_utils::packed_rnn`` hides both from the
 compiler: one opaque node whose eager implementation packs (``enforce_sorted=False``), runs the
 kernel ``torch.nn.RNN/GRU/LSTM.forward`` itself runs (``torch.rnn_tanh``, ``torch.rnn_relu``,

@@ -233,10 +233,11 @@ def run_packed(
     A :mod:`birnn_utils.nn` module with hooks is called as ``rnn(input, hx, lengths=lengths)``,
     so that its hooks run (they see the padded input), with the same result.
     So ``run_packed`` compiles with ``fullgraph=True`` and ``dynamic=True`` for a
-    :mod:`birnn_utils.nn` module; ``torch.compile`` refuses ``torch.nn``'s RNN modules
-    themselves, even their attributes, so wrap one first with ``from_module`` (the same
-    Parameters). The lengths are read once (copied to the CPU first when they are on a GPU,
-    where packing wants them), and not at all while compiling.
+    :mod:`birnn_utils.nn` module. ``torch.compile`` does not trace ``torch.nn``'s RNN modules,
+    not even their attributes (a graph break: the module runs eagerly; an error under
+    ``fullgraph=True``), so wrap one first with ``from_module`` (the same Parameters). The
+    lengths are read once (copied to the CPU first when they are on a GPU, where packing wants
+    them), and not at all while compiling.
 
     With ``padding_side="left"`` (Keras's ``pad_sequences`` default) sequence ``b`` sits at
     steps ``T - lengths[b] .. T - 1``: it is moved to the front (one gather, see

@@ -648,7 +648,11 @@ class StackedRecurrent(_Runner):
         cells: the cells, an ``nn.ModuleList``, layer-major: cell ``2k`` is layer ``k``'s
             forward cell and ``2k + 1`` its backward cell when ``bidirectional``, as the rows
             of ``h_n``.
-        input_size, num_layers, bidirectional, dropout, batch_first: as given.
+        input_size: as given.
+        num_layers: as given.
+        bidirectional: as given.
+        dropout: as given.
+        batch_first: as given.
         hidden_size: the first cell's output size ``H``.
 
     Raises:
