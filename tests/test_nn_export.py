@@ -139,8 +139,9 @@ def test_projections_are_refused_at_export(tmp_path: Path) -> None:
 
 def test_without_onnxscript_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(ImportError, match=r"`pip install -e '\.\[onnx\]'` in a clone"):
+    with pytest.raises(ImportError, match=r"`pip install -e '\.\[onnx\]'` in a clone") as error:
         onnx_translation_table()
+    assert "py3-none-any.whl[onnx]" in str(error.value)  # the wheel the site publishes
 
 
 def test_importing_the_library_does_not_import_onnxscript() -> None:

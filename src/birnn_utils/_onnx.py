@@ -38,8 +38,9 @@ def onnx_translation_table() -> dict[Any, Callable[..., Any]]:
         A dict from the op ``torch.ops.birnn_utils.packed_rnn.default`` to its translation.
 
     Raises:
-        ImportError: if onnxscript is not installed: install the ``onnx`` extra from the
-            source (``pip install -e '.[onnx]'`` in a clone; there is no published release).
+        ImportError: if onnxscript is not installed: install the ``onnx`` extra
+            (``pip install -e '.[onnx]'`` in a clone or the unpacked sdist, or the site's
+            wheel with ``[onnx]``; there is no published release).
         ValueError: at export, for an LSTM with ``proj_size > 0``, which ONNX's LSTM cannot
             express.
 
@@ -54,9 +55,10 @@ def onnx_translation_table() -> dict[Any, Callable[..., Any]]:
         from onnxscript import opset18
     except ImportError as error:
         raise ImportError(
-            "onnx_translation_table needs onnxscript, part of the `onnx` extra: install it "
-            "from the source, `pip install -e '.[onnx]'` in a clone of birnn-utils "
-            "(there is no published release)"
+            "onnx_translation_table needs onnxscript, part of the `onnx` extra (there is no "
+            "published release): `pip install -e '.[onnx]'` in a clone or the unpacked sdist, "
+            "or `pip install './birnn_utils-<version>-py3-none-any.whl[onnx]'` with the wheel "
+            "the documentation site publishes"
         ) from error
 
     def packed_rnn(
