@@ -351,3 +351,48 @@ def test_hooked_library_module_compiles() -> None:
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(state_parts(state), state_parts(expected_state))
     assert counter.frame_count == 1 and calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("library", "hook"),
+    [(False, "global forward"), (True, "global forward"), (True, "backward")],
+    ids=["torch.nn-global", "birnn_utils.nn-global", "birnn_utils.nn-backward"],
+)
+def test_global_and_backward_hooks_are_never_skipped(library: bool, hook: str) -> None:
+    """A module run_packed would run as a kernel is called when a hook would see the call.
+
+    A global forward hook that doubles the output must double what run_packed returns; a full
+    backward hook must fire. Both are skipped silently if the kernel runs without the module.
+    (torch.nn's modules, called on a PackedSequence, fire no full backward hook themselves.)
+    """
+    native = make_rnn("gru", batch_first=True)
+    rnn: nn.Module = library_copy(native) if library else native
+    x = make_input(native, steps=5, batch=3).requires_grad_()
+    lengths = torch.tensor([5, 1, 3])
+    plain, _ = run_packed(rnn, x, lengths)
+    calls: list[str] = []
+
+    def double(module: nn.Module, args: Any, output: Any) -> Any:
+        if module is not rnn:
+            return None
+        calls.append("forward")
+        out, state = output
+        if isinstance(out, PackedSequence):
+            return out._replace(data=2 * out.data), state
+        return 2 * out, state
+
+    if hook == "global forward":
+        handle = torch.nn.modules.module.register_module_forward_hook(double)
+    else:
+        handle = rnn.register_full_backward_hook(lambda *_: calls.append("backward"))
+    try:
+        output, _ = run_packed(rnn, x, lengths)
+        output.sum().backward()
+    finally:
+        handle.remove()
+    if hook == "global forward":
+        torch.testing.assert_close(output, 2 * plain)
+        assert calls == ["forward"]
+    else:
+        torch.testing.assert_close(output, plain)
+        assert calls == ["backward"]

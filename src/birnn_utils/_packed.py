@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import nn as birnn_nn
 from ._checks import check_padded, format_shape
+from ._hooks import has_hooks
 from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
 from ._ops import RNNLike, packed_rnn
 from ._padding import run_on_the_right
@@ -35,14 +36,12 @@ def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
     """Whether :func:`~birnn_utils._ops.packed_rnn` computes what ``rnn`` would on packed input.
 
     True for a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM (parametrized ones included)
-    whose ``forward`` is the library's own and that has no forward hooks: then its kernel is
-    called with its weights, without calling the module, which ``torch.compile`` could not.
+    whose ``forward`` is the library's own and that no hook of its own or global would see
+    (:func:`~birnn_utils._hooks.has_hooks`): then its kernel is called with its weights, without
+    calling the module, which ``torch.compile`` could not.
     """
     return (
-        isinstance(rnn, RECURRENT)
-        and type(rnn).forward in _NATIVE_FORWARDS
-        and not rnn._forward_hooks
-        and not rnn._forward_pre_hooks
+        isinstance(rnn, RECURRENT) and type(rnn).forward in _NATIVE_FORWARDS and not has_hooks(rnn)
     )
 
 

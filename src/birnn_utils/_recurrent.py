@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules import module as _module_hooks
 from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_tensor, format_shape
+from ._hooks import has_hooks
 from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
 
 __all__ = ["Recurrent", "StackedRecurrent"]
@@ -129,25 +129,6 @@ _KERNELS: dict[tuple[type[nn.Module], str | None], Callable[..., Any]] = {
 """The kernel each torch cell's ``forward`` calls on a batched step (``nonlinearity`` for RNN)."""
 
 
-def _runs_plainly(cell: nn.Module) -> bool:
-    """Whether calling ``cell`` would run its ``forward`` and nothing else.
-
-    The test of ``nn.Module.__call__``'s own fast path: no hook of the module's or global, of
-    any kind, and no tracing (``torch.jit.trace`` records each module call).
-    """
-    return not (
-        cell._forward_hooks
-        or cell._forward_pre_hooks
-        or cell._backward_hooks
-        or cell._backward_pre_hooks
-        or _module_hooks._global_forward_hooks
-        or _module_hooks._global_forward_pre_hooks
-        or _module_hooks._global_backward_hooks
-        or _module_hooks._global_backward_pre_hooks
-        or torch.jit.is_tracing()  # type: ignore[no-untyped-call]
-    )
-
-
 def _kernel_step(cell: nn.Module, is_tuple: bool) -> Step | None:
     """A torch cell's step as its kernel, for what calling the cell would compute; else None.
 
@@ -160,7 +141,9 @@ def _kernel_step(cell: nn.Module, is_tuple: bool) -> Step | None:
     cls = type(cell)
     if parametrize.is_parametrized(cell):
         cls = cls.__bases__[0]
-    if cls not in _TORCH_CELLS or "forward" in vars(cell) or not _runs_plainly(cell):
+    # torch.jit.trace records each module call: a traced cell is called.
+    tracing: bool = torch.jit.is_tracing()  # type: ignore[no-untyped-call]
+    if cls not in _TORCH_CELLS or "forward" in vars(cell) or has_hooks(cell) or tracing:
         return None
     kernel = _KERNELS.get((cls, getattr(cell, "nonlinearity", None)))
     if kernel is None or is_tuple != (cls is nn.LSTMCell):
