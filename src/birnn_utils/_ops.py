@@ -28,7 +28,16 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._layout import output_size
 
-__all__ = ["OP_NAME", "Options", "RNNLike", "check_state", "packed_rnn", "rnn_options", "run_rnn"]
+__all__ = [
+    "OP_NAME",
+    "Options",
+    "RNNLike",
+    "check_state",
+    "packed_rnn",
+    "rnn_options",
+    "run_rnn",
+    "zero_state",
+]
 
 OP_NAME = "birnn_utils::packed_rnn"
 
@@ -97,6 +106,17 @@ def check_state(rnn: RNNLike, hx: object, batch: int, where: str) -> None:
                 f"{where}: `hx`'s {name} must have shape {expected[name]} "
                 f"(num_layers * num_directions, B, size), got {got}"
             )
+
+
+def zero_state(rnn: RNNLike, like: Tensor, batch: int) -> tuple[Tensor, Tensor | None]:
+    """``rnn``'s zero ``(h_0, c_0)`` for ``batch`` sequences (``c_0`` ``None`` but for an LSTM).
+
+    ``(num_layers * D, B, H_out)`` and ``(num_layers * D, B, H)``, in ``like``'s dtype and on
+    its device.
+    """
+    rows = rnn.num_layers * (2 if rnn.bidirectional else 1)
+    h0 = like.new_zeros(rows, batch, output_size(rnn))
+    return h0, like.new_zeros(rows, batch, rnn.hidden_size) if rnn.mode == "LSTM" else None
 
 
 def run_kernel(
@@ -502,6 +522,7 @@ def packed_rnn(
     lengths: Tensor | None,
     hx: Tensor | tuple[Tensor, Tensor] | None,
     where: str,
+    weights: Sequence[Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
     """Run ``rnn`` (a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM) on padded sequences.
 
@@ -521,6 +542,8 @@ def packed_rnn(
         hx: ``h_0`` (``(h_0, c_0)`` for an LSTM) in the caller's batch order, or ``None`` for
             zeros.
         where: the public caller's name, for error messages.
+        weights: the module's flat weights as its caller read them (a ``birnn_utils.nn``
+            module packs them for cuDNN first), or ``None`` to read them here.
 
     Returns:
         ``(output, h_n)`` or ``(output, (h_n, c_n))``, as the module returns them.
@@ -539,13 +562,11 @@ def packed_rnn(
             f"on its last dim, got {input.shape[2]}"
         )
     options = rnn_options(rnn)
-    weights = [getattr(rnn, name) for name in rnn._flat_weights_names]
+    if weights is None:
+        weights = [getattr(rnn, name) for name in rnn._flat_weights_names]
     lstm = options.mode == "LSTM"
     if hx is None:
-        batch = input.shape[0 if options.batch_first else 1]
-        layers = options.num_layers * (2 if options.bidirectional else 1)
-        h0 = input.new_zeros(layers, batch, output_size(rnn))
-        c0 = input.new_zeros(layers, batch, rnn.hidden_size) if lstm else None
+        h0, c0 = zero_state(rnn, input, input.shape[0 if options.batch_first else 1])
     else:
         check_state(rnn, hx, input.shape[0 if options.batch_first else 1], where)
         h0, c0 = hx if isinstance(hx, tuple) else (hx, None)

@@ -12,8 +12,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from . import nn as birnn_nn
 from ._checks import check_padded, format_shape
 from ._hooks import has_hooks
+from ._layout import output_size
 from ._lengths import LengthsLike, PaddingSide, check_lengths, check_padding_side, lengths_tensor
-from ._ops import RNNLike, packed_rnn
+from ._ops import RNNLike, packed_rnn, zero_state
 from ._padding import run_on_the_right
 from ._tree import tree_map
 
@@ -32,6 +33,11 @@ RECURRENT = (nn.RNNBase, birnn_nn.RNN, birnn_nn.GRU, birnn_nn.LSTM)
 _NATIVE_FORWARDS = {m.forward for m in (nn.RNN, nn.GRU, nn.LSTM, *RECURRENT[1:])}
 
 
+def _native(rnn: nn.Module) -> TypeGuard[RNNLike]:
+    """Whether ``rnn`` is a ``torch.nn`` or ``birnn_utils.nn`` RNN/GRU/LSTM with its own forward."""
+    return isinstance(rnn, RECURRENT) and type(rnn).forward in _NATIVE_FORWARDS
+
+
 def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
     """Whether :func:`~birnn_utils._ops.packed_rnn` computes what ``rnn`` would on packed input.
 
@@ -40,9 +46,7 @@ def runs_kernel(rnn: nn.Module) -> TypeGuard[RNNLike]:
     (:func:`~birnn_utils._hooks.has_hooks`): then its kernel is called with its weights, without
     calling the module, which ``torch.compile`` could not.
     """
-    return (
-        isinstance(rnn, RECURRENT) and type(rnn).forward in _NATIVE_FORWARDS and not has_hooks(rnn)
-    )
+    return not has_hooks(rnn) and _native(rnn)
 
 
 def takes_lengths(rnn: nn.Module) -> bool:
@@ -52,7 +56,7 @@ def takes_lengths(rnn: nn.Module) -> bool:
     one is called as ``rnn(input, hx, lengths=lengths)`` (its hooks run, its final states are
     exact, and it compiles), never over the padding.
     """
-    return isinstance(rnn, RECURRENT[1:]) and type(rnn).forward in _NATIVE_FORWARDS
+    return _native(rnn) and isinstance(rnn, RECURRENT[1:])
 
 
 def _own_shapes(rnn: nn.Module, input: Tensor) -> tuple[Any, Any] | None:
@@ -60,19 +64,13 @@ def _own_shapes(rnn: nn.Module, input: Tensor) -> tuple[Any, Any] | None:
 
     Nothing is called, so hooks do not see a meta tensor (and cannot fail on one).
     """
-    if not (isinstance(rnn, RECURRENT) and type(rnn).forward in _NATIVE_FORWARDS):
+    if not _native(rnn):
         return None
-    names = ("bidirectional", "num_layers", "hidden_size", "proj_size", "mode")
-    bidirectional, num_layers, hidden, proj, mode = (getattr(rnn, name, 0) for name in names)
-    directions = 2 if bidirectional else 1
-    layers, out = int(num_layers) * directions, int(proj) or int(hidden)
-
-    def meta(*shape: int) -> Tensor:
-        return torch.empty(shape, dtype=input.dtype, device="meta")
-
-    h = meta(layers, 2, out)
-    state = (h, meta(layers, 2, int(hidden))) if mode == "LSTM" else h
-    return PackedSequence(meta(2, directions * out), torch.tensor([2]), None, None), state
+    like = torch.empty(0, dtype=input.dtype, device="meta")
+    h, c = zero_state(rnn, like, 2)
+    width = (2 if rnn.bidirectional else 1) * output_size(rnn)
+    packed = PackedSequence(like.new_empty(2, width), torch.tensor([2]), None, None)
+    return packed, h if c is None else (h, c)
 
 
 def cpu_lengths(lengths: LengthsLike, batch: int, steps: int, where: str) -> Tensor:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ._lengths import LengthsLike, as_lengths
-from ._ops import check_state, packed_rnn, rnn_options, run_kernel, run_rnn
+from ._ops import packed_rnn, rnn_options, run_kernel, zero_state
 from ._recurrent import Recurrent, StackedRecurrent
 
 if TYPE_CHECKING:
@@ -341,35 +341,8 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         )
         if torch.compiler.is_compiling():
             return packed_rnn(self, input, checked, hx, where)
-        return self._run_lengths(input, checked, hx, where)
-
-    def _run_lengths(
-        self, input: Tensor, lengths: Tensor, hx: Hidden | None, where: str
-    ) -> tuple[Tensor, Hidden]:
-        """Eager: what ``packed_rnn``'s op computes, with the weights packed for cuDNN first."""
-        if input.shape[2] != self.input_size:
-            raise ValueError(
-                f"{where}: `input` must have the module's input_size ({self.input_size}) "
-                f"features on its last dim, got {input.shape[2]}"
-            )
-        batch = input.shape[0 if self.batch_first else 1]
-        if hx is None:
-            hx = self._zeros(input, batch)
-        else:
-            check_state(self, hx, batch, where)
-        h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
-        # The one copy of the lengths: packing reads them on the CPU (cuDNN's packed path too).
-        output, h_n, c_n = run_rnn(
-            input,
-            lengths.to("cpu", torch.int64),
-            h0,
-            c0,
-            self._weights(),
-            rnn_options(self),
-            self.dropout,
-            self.training,
-        )
-        return output, h_n if c_n is None else (h_n, c_n)
+        # Eager: the weights packed for cuDNN first, as torch.nn's forward does.
+        return packed_rnn(self, input, checked, hx, where, self._weights())
 
     def _weights(self) -> list[Tensor]:
         """The weights as they are now; on CUDA in one cuDNN buffer, as torch.nn's forward."""
@@ -379,13 +352,8 @@ class _RNNBase(nn.Module, Generic[NativeT]):
         return weights
 
     def _zeros(self, input: Tensor, batch: int) -> Hidden:
-        rows = self.num_layers * (2 if self.bidirectional else 1)
-        width = self.proj_size if self.proj_size > 0 else self.hidden_size
-        h = torch.zeros(rows, batch, width, dtype=input.dtype, device=input.device)
-        if self.mode != "LSTM":
-            return h
-        c = torch.zeros(rows, batch, self.hidden_size, dtype=input.dtype, device=input.device)
-        return h, c
+        h, c = zero_state(self, input, batch)
+        return h if c is None else (h, c)
 
     def _run_packed_sequence(
         self, input: PackedSequence, hx: Hidden | None
